@@ -1,0 +1,48 @@
+"""tinygrad_nn: a small reverse-mode autograd framework on numpy, with PyTorch's names.
+
+>>> from tinygrad_nn import Tensor
+>>> w = Tensor([0.5, -1.0], requires_grad=True)
+>>> loss = ((w * 3.0).sigmoid() ** 2).sum()
+>>> loss.backward()
+>>> w.grad.shape
+(2,)
+"""
+
+# autograd comes first: it and tensor need each other, and this order lets each find the other's names.
+from .autograd import (
+    AnomalyError,
+    BackwardError,
+    Function,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .dtypes import get_default_dtype, set_default_dtype
+from .gradcheck import GradcheckError, gradcheck
+from .tensor import Tensor, concatenate, maximum, minimum, stack, where
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AnomalyError",
+    "BackwardError",
+    "Function",
+    "GradcheckError",
+    "Tensor",
+    "__version__",
+    "concatenate",
+    "detect_anomaly",
+    "enable_grad",
+    "get_default_dtype",
+    "gradcheck",
+    "is_grad_enabled",
+    "maximum",
+    "minimum",
+    "no_grad",
+    "set_default_dtype",
+    "set_grad_enabled",
+    "stack",
+    "where",
+]

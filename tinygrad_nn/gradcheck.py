@@ -1,0 +1,429 @@
+"""Check analytical gradients against finite differences, and say exactly which element is wrong.
+
+`gradcheck` compares, for every output and every input (or parameter) that requires grad, the Jacobian that
+backward computes with central differences of the forward. It works on float64 copies of the inputs, never
+changes your tensors or their ``.grad``, and reports in a compact table: for each (output, input) pair the
+largest absolute and relative error, the worst element's index, and the numerical and analytical values there.
+
+Where the function has a kink at the point (ReLU or abs at 0) the two one-sided slopes differ; an analytical
+value between them is a valid subgradient, so the report calls the point not differentiable instead of wrong.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .autograd import BackwardError, no_grad
+from .tensor import Tensor
+
+__all__ = ["GradcheckError", "GradcheckReport", "GradcheckWarning", "gradcheck", "gradcheck_report"]
+
+
+class GradcheckError(RuntimeError):
+    """Raised by `gradcheck` when a gradient is wrong; ``.report`` holds the `GradcheckReport`."""
+
+    def __init__(self, report: GradcheckReport) -> None:
+        super().__init__(str(report))
+        self.report = report
+
+
+class GradcheckWarning(UserWarning):
+    """A gradcheck caveat: a float32 input checked in float64, or a point where the function has a kink."""
+
+
+@dataclass
+class PairResult:
+    """How one output's gradient with respect to one input (or parameter) compares."""
+
+    output: int
+    input_name: str
+    max_abs_error: float
+    max_rel_error: float
+    input_index: tuple[int, ...]
+    output_index: tuple[int, ...]
+    numerical: float
+    analytical: float
+    verdict: str  # "ok", "wrong", or "kink" (not differentiable there; analytical is a valid subgradient)
+    kinks: list[tuple[int, ...]] = field(default_factory=list)
+    wrong_count: int = 0
+
+
+@dataclass
+class GradcheckReport:
+    """The outcome of a gradient check: `ok`, the table `rows`, and `problems` found before comparing."""
+
+    rows: list[PairResult]
+    problems: list[str]
+    atol: float
+    rtol: float
+    eps: float
+    mode: str = "full"
+
+    @property
+    def ok(self) -> bool:
+        """True when no gradient is wrong (kinks do not count as wrong)."""
+        return not self.problems and all(row.verdict != "wrong" for row in self.rows)
+
+    @property
+    def kinks(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(input name, element index) of every point found not differentiable."""
+        return [(row.input_name, index) for row in self.rows for index in row.kinks]
+
+    def __str__(self) -> str:
+        lines = []
+        if self.ok:
+            lines.append(
+                f"gradcheck passed ({self.mode} check, atol={self.atol:g}, rtol={self.rtol:g}, eps={self.eps:g})"
+            )
+        else:
+            wrong = [row for row in self.rows if row.verdict == "wrong"]
+            names = ", ".join(dict.fromkeys(f"`{row.input_name}`" for row in wrong))
+            lines.append(
+                "gradcheck failed: "
+                + ("; ".join(self.problems) if self.problems else f"the analytical gradient is wrong for {names}")
+            )
+            for row in wrong:
+                index = _format_index(row.input_index)
+                lines.append(
+                    f"  output {row.output} w.r.t. {row.input_name}, element {index}"
+                    + (f" (output element {_format_index(row.output_index)})" if row.output_index else "")
+                    + f": numerical {row.numerical:.6g}, analytical {row.analytical:.6g}"
+                    + (f"; {row.wrong_count} elements wrong in all" if row.wrong_count > 1 else "")
+                )
+        if self.rows:
+            lines.append(_table(self.rows))
+        for row in self.rows:
+            if row.kinks:
+                shown = ", ".join(_format_index(i) for i in row.kinks[:5])
+                more = f" and {len(row.kinks) - 5} more" if len(row.kinks) > 5 else ""
+                lines.append(
+                    f"  not differentiable at {row.input_name} element(s) {shown}{more}: the one-sided slopes "
+                    "differ there (a kink, as ReLU or abs at 0); the analytical value lies between them"
+                )
+        return "\n".join(lines)
+
+
+def _format_index(index: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(i) for i in index) + ("," if len(index) == 1 else "") + ")"
+
+
+def _table(rows: list[PairResult]) -> str:
+    header = ("output", "input", "max abs err", "max rel err", "worst element", "numerical", "analytical", "verdict")
+    body = [
+        (
+            str(r.output),
+            r.input_name,
+            f"{r.max_abs_error:.2e}",
+            f"{r.max_rel_error:.2e}",
+            _format_index(r.input_index),
+            f"{r.numerical:.6g}",
+            f"{r.analytical:.6g}",
+            {"ok": "ok", "wrong": "WRONG", "kink": "ok (kink)"}[r.verdict],
+        )
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(header)]
+    fmt = "  " + " | ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header), "  " + "-+-".join("-" * w for w in widths)] + [fmt.format(*r) for r in body])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Setting up: float64 leaves that gradcheck owns
+# --------------------------------------------------------------------------------------------------------------
+
+
+class _Subject:
+    """The function under test, with float64 copies of its inputs and (for a module) its parameters."""
+
+    def __init__(self, fn: Callable[..., Any], inputs: Any) -> None:
+        self.fn = fn
+        items = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+        self.call_args: list[Any] = []
+        self.checked: list[tuple[str, Tensor]] = []
+        for position, item in enumerate(items):
+            if isinstance(item, Tensor) and item.requires_grad:
+                copy = Tensor(_as_float64(item.data, f"input {position}"), requires_grad=True)
+                self.call_args.append(copy)
+                self.checked.append((f"input {position}", copy))
+            else:
+                self.call_args.append(item)
+        # A Module (anything with named_parameters) has its parameters checked too, by their dotted names.
+        self._restore: list[tuple[Tensor, np.ndarray, Any]] = []
+        named = getattr(fn, "named_parameters", None)
+        if callable(named):
+            for name, parameter in named():
+                if parameter.requires_grad:
+                    self._restore.append((parameter, parameter.data, parameter.grad))
+                    parameter.data = _as_float64(parameter.data, f"parameter `{name}`")
+                    parameter.grad = None
+                    self.checked.append((name, parameter))
+        if not self.checked:
+            self.restore()
+            raise ValueError(
+                "gradcheck: nothing to check, since no input requires grad; create the inputs with "
+                "requires_grad=True (or pass a Module with parameters)"
+            )
+
+    def restore(self) -> None:
+        """Put the module's parameters back as they were (same arrays, same grads)."""
+        for parameter, data, grad in self._restore:
+            parameter.data = data
+            parameter.grad = grad
+        self._restore = []
+
+    def outputs(self) -> tuple[Tensor, ...]:
+        """Call the function and return its outputs as a tuple of Tensors."""
+        result = self.fn(*self.call_args)
+        outputs = result if isinstance(result, (tuple, list)) else (result,)
+        for position, out in enumerate(outputs):
+            if not isinstance(out, Tensor):
+                raise TypeError(
+                    f"gradcheck: output {position} of the function is a {type(out).__name__}; "
+                    "it must return a Tensor or a tuple of Tensors"
+                )
+        return tuple(outputs)
+
+    def output_arrays(self) -> list[np.ndarray]:
+        """The outputs' values as float64 copies (outputs may be views of the inputs being perturbed)."""
+        with no_grad():
+            return [np.array(out.data, dtype=np.float64) for out in self.outputs()]
+
+    def clear_grads(self) -> None:
+        """Forget the gradients accumulated on the checked leaves."""
+        for _, tensor in self.checked:
+            tensor.grad = None
+
+    def grads(self) -> list[np.ndarray]:
+        """The checked leaves' gradients (zeros where backward never reached one)."""
+        return [np.zeros_like(t.data) if t.grad is None else t.grad for _, t in self.checked]
+
+
+def _as_float64(array: np.ndarray, name: str) -> np.ndarray:
+    if array.dtype != np.float64:
+        warnings.warn(
+            f"gradcheck: {name} is {array.dtype}; it is checked on a float64 copy, because central differences "
+            f"in {array.dtype} are too coarse to judge a gradient",
+            GradcheckWarning,
+            stacklevel=4,
+        )
+    return np.array(array, dtype=np.float64)
+
+
+def _backward(subject: _Subject, outputs: Sequence[Tensor], upstream: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Gradients of sum_k <upstream_k, output_k> with respect to the checked leaves."""
+    subject.clear_grads()
+    for out, grad in zip(outputs, upstream):
+        if out.requires_grad:
+            out.backward(grad, retain_graph=True)
+    return [np.array(g) for g in subject.grads()]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The checks
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _structural_problems(subject: _Subject, outputs: Sequence[Tensor], rng: np.random.Generator) -> list[str]:
+    """Shape and dtype of the gradients, linearity (zero in, zero out) and repeatability."""
+    problems = []
+    zeros = _backward(subject, outputs, [np.zeros(o.shape) for o in outputs])
+    for (name, tensor), grad in zip(subject.checked, zeros):
+        if tensor.grad is not None and (tensor.grad.shape != tensor.shape or tensor.grad.dtype != tensor.dtype):
+            problems.append(
+                f"the gradient of {name} has shape {tensor.grad.shape} and dtype {tensor.grad.dtype}, "
+                f"but {name} has shape {tensor.shape} and dtype {tensor.dtype}"
+            )
+        if np.any(grad != 0):
+            index = np.unravel_index(np.argmax(np.abs(grad)), grad.shape)
+            problems.append(
+                f"backward is not linear in the upstream gradient: a zero upstream gradient gave {name} a "
+                f"nonzero gradient ({grad[index]:.6g} at element {_format_index(tuple(int(i) for i in index))})"
+            )
+    upstream = [rng.standard_normal(o.shape) for o in outputs]
+    first = _backward(subject, outputs, upstream)
+    second = _backward(subject, outputs, upstream)
+    for (name, _), a, b in zip(subject.checked, first, second):
+        if not np.array_equal(a, b):
+            problems.append(
+                f"backward is not repeatable: the same upstream gradient gave {name} different gradients "
+                f"(largest difference {np.max(np.abs(a - b)):.3g})"
+            )
+    return problems
+
+
+def _analytical_jacobian(subject: _Subject, outputs: Sequence[Tensor]) -> list[list[np.ndarray]]:
+    """jacobian[k][i] has shape (outputs[k].size, checked[i].size): one backward per output element."""
+    jacobians = []
+    for k, out in enumerate(outputs):
+        rows = [np.zeros((out.size, t.size)) for _, t in subject.checked]
+        if out.requires_grad:
+            for j in range(out.size):
+                seed = [np.zeros(o.shape) for o in outputs]
+                seed[k].flat[j] = 1.0
+                for i, grad in enumerate(_backward(subject, [out], [seed[k]])):
+                    rows[i][j] = grad.ravel()
+        jacobians.append(rows)
+    return jacobians
+
+
+def _numerical_jacobian(subject: _Subject, eps: float) -> tuple[list, list, list]:
+    """Central, forward and backward difference Jacobians, laid out like `_analytical_jacobian`'s."""
+    base = subject.output_arrays()
+    central = [[np.zeros((b.size, t.size)) for _, t in subject.checked] for b in base]
+    forward = [[np.zeros((b.size, t.size)) for _, t in subject.checked] for b in base]
+    backward = [[np.zeros((b.size, t.size)) for _, t in subject.checked] for b in base]
+    for i, (_, tensor) in enumerate(subject.checked):
+        flat = tensor.data.reshape(-1)  # a view: writing to it perturbs the leaf
+        for e in range(flat.size):
+            original = flat[e]
+            flat[e] = original + eps
+            plus = subject.output_arrays()
+            flat[e] = original - eps
+            minus = subject.output_arrays()
+            flat[e] = original
+            for k in range(len(base)):
+                central[k][i][:, e] = ((plus[k] - minus[k]) / (2 * eps)).ravel()
+                forward[k][i][:, e] = ((plus[k] - base[k]) / eps).ravel()
+                backward[k][i][:, e] = ((base[k] - minus[k]) / eps).ravel()
+    return central, forward, backward
+
+
+def _compare(subject, outputs, analytical, central, forward, backward, atol, rtol) -> list[PairResult]:
+    rows = []
+    for k, out in enumerate(outputs):
+        for i, (name, tensor) in enumerate(subject.checked):
+            a, n = analytical[k][i], central[k][i]
+            error = np.abs(a - n)
+            allowed = atol + rtol * np.abs(n)
+            bad = error > allowed
+            # A kink: the one-sided slopes disagree, and the analytical value is a subgradient between them.
+            low = np.minimum(forward[k][i], backward[k][i])
+            high = np.maximum(forward[k][i], backward[k][i])
+            kink = bad & (high - low > allowed) & (a >= low - allowed) & (a <= high + allowed)
+            wrong = bad & ~kink
+            score = np.where(wrong, error / allowed, 0.0) if wrong.any() else error / allowed
+            if error.size == 0:
+                continue
+            j, e = np.unravel_index(int(np.argmax(score)), error.shape)
+            verdict = "wrong" if wrong.any() else ("kink" if kink.any() else "ok")
+            rows.append(
+                PairResult(
+                    output=k,
+                    input_name=name,
+                    max_abs_error=float(np.max(np.where(kink, 0.0, error))),
+                    max_rel_error=float(np.max(np.where(kink, 0.0, error / np.maximum(np.abs(n), 1e-12)))),
+                    input_index=tuple(int(x) for x in np.unravel_index(e, tensor.shape)),
+                    output_index=tuple(int(x) for x in np.unravel_index(j, out.shape)),
+                    numerical=float(n[j, e]),
+                    analytical=float(a[j, e]),
+                    verdict=verdict,
+                    kinks=sorted(
+                        {tuple(int(x) for x in np.unravel_index(c, tensor.shape)) for c in np.nonzero(kink)[1]}
+                    ),
+                    wrong_count=int(wrong.sum()),
+                )
+            )
+    return rows
+
+
+def _fast_check(
+    subject: _Subject, outputs: Sequence[Tensor], eps: float, atol: float, rtol: float, rng: np.random.Generator
+) -> bool:
+    """Compare v^T J u with its finite-difference estimate, for random u (per input) and v."""
+    upstream = [rng.standard_normal(o.shape) for o in outputs]
+    grads = _backward(subject, outputs, upstream)
+    for (_, tensor), grad in zip(subject.checked, grads):
+        direction = rng.standard_normal(tensor.shape)
+        analytical = float(np.sum(grad * direction))
+        original = tensor.data.copy()
+        tensor.data[...] = original + eps * direction
+        plus = subject.output_arrays()
+        tensor.data[...] = original - eps * direction
+        minus = subject.output_arrays()
+        tensor.data[...] = original
+        numerical = sum(float(np.sum(v * (p - m))) for v, p, m in zip(upstream, plus, minus)) / (2 * eps)
+        if abs(analytical - numerical) > atol + rtol * abs(numerical):
+            return False
+    return True
+
+
+def gradcheck_report(
+    fn: Callable[..., Any],
+    inputs: Any,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    fast_mode: bool = False,
+    seed: int = 0,
+) -> GradcheckReport:
+    """Run the checks of `gradcheck` and return the `GradcheckReport` instead of a verdict.
+
+    Print the report to see the table even when everything passes.
+    """
+    subject = _Subject(fn, inputs)
+    rng = np.random.default_rng(seed)  # its own generator: the user's random state is left alone
+    try:
+        try:
+            outputs = subject.outputs()
+            problems = _structural_problems(subject, outputs, rng)
+            if problems:
+                return GradcheckReport([], problems, atol, rtol, eps)
+            if fast_mode and _fast_check(subject, outputs, eps, atol, rtol, rng):
+                rows = [
+                    PairResult(k, name, 0.0, 0.0, (), (), float("nan"), float("nan"), "ok")
+                    for k in range(len(outputs))
+                    for name, _ in subject.checked
+                ]
+                return GradcheckReport(rows, [], atol, rtol, eps, mode="fast")
+            analytical = _analytical_jacobian(subject, outputs)
+            central, forward, backward = _numerical_jacobian(subject, eps)
+        except BackwardError as error:
+            return GradcheckReport([], [str(error)], atol, rtol, eps)
+        rows = _compare(subject, outputs, analytical, central, forward, backward, atol, rtol)
+        return GradcheckReport(rows, [], atol, rtol, eps, mode="full (fast check failed)" if fast_mode else "full")
+    finally:
+        subject.restore()
+
+
+def gradcheck(
+    fn: Callable[..., Any],
+    inputs: Any,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+    fast_mode: bool = False,
+    seed: int = 0,
+) -> bool:
+    """Check the gradients of `fn` at `inputs` against central finite differences.
+
+    `fn` takes the inputs and returns a Tensor or a tuple of Tensors; it may be a Module, whose parameters are
+    then checked too and named by their dotted names. Every input that requires grad is checked, on a float64
+    copy (float32 inputs with a warning). An element passes when
+    ``|analytical - numerical| <= atol + rtol * |numerical|``.
+
+    Before comparing values it checks the gradients' shapes and dtypes, that a zero upstream gradient gives
+    zero gradients, and that backward gives the same result twice. With ``fast_mode=True`` it first compares
+    one random projection ``v^T J u`` per input (cheap for large inputs) and falls back to the full check, with
+    its report, only when that fails. Points where the function has a kink are reported as not differentiable,
+    not as wrong, as long as the analytical value lies between the one-sided slopes.
+
+    Returns True; on a wrong gradient raises `GradcheckError` whose message names the output, the input (or
+    parameter), the worst element and its numerical and analytical values, or returns False when
+    ``raise_exception=False``::
+
+        gradcheck(lambda x, w: (x @ w).tanh().sum(), (x, w))
+    """
+    report = gradcheck_report(fn, inputs, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode, seed=seed)
+    if not report.ok:
+        if raise_exception:
+            raise GradcheckError(report)
+        return False
+    if report.kinks:
+        warnings.warn(str(report), GradcheckWarning, stacklevel=2)
+    return True
