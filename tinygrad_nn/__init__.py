@@ -8,7 +8,7 @@
 (2,)
 """
 
-# autograd comes first: it and tensor need each other, and this order lets each find the other's names.
+from . import nn, optim
 from .autograd import (
     AnomalyError,
     BackwardError,
@@ -20,7 +20,9 @@ from .autograd import (
     set_grad_enabled,
 )
 from .dtypes import get_default_dtype, set_default_dtype
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, GradcheckReport, GradcheckWarning, gradcheck, gradcheck_report
+from .nn.init import manual_seed
+from .serialization import load, save
 from .tensor import Tensor, concatenate, maximum, minimum, stack, where
 
 __version__ = "0.1.0"
@@ -30,6 +32,8 @@ __all__ = [
     "BackwardError",
     "Function",
     "GradcheckError",
+    "GradcheckReport",
+    "GradcheckWarning",
     "Tensor",
     "__version__",
     "concatenate",
@@ -37,10 +41,16 @@ __all__ = [
     "enable_grad",
     "get_default_dtype",
     "gradcheck",
+    "gradcheck_report",
     "is_grad_enabled",
+    "load",
+    "manual_seed",
     "maximum",
     "minimum",
+    "nn",
     "no_grad",
+    "optim",
+    "save",
     "set_default_dtype",
     "set_grad_enabled",
     "stack",

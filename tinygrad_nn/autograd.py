@@ -30,12 +30,9 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .tensor import Tensor
 
 __all__ = [
     "AnomalyError",
@@ -56,6 +53,10 @@ _anomaly_enabled = False
 _scope: tuple | None = None
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+# Function.apply builds Tensors and the walk tells leaves from nodes, while Tensor's operators call Functions, so
+# the two modules need each other. tensor.py imports this one and, once its class exists, sets this name.
+Tensor: Any = None
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -609,9 +610,3 @@ def _accumulate_leaf(leaf: Tensor, grad: np.ndarray, owned: bool) -> None:
         leaf.grad = grad if owned else grad.copy()
     else:
         leaf.grad += grad
-
-
-# Function.apply builds Tensors and the walk recognises leaves, while Tensor's operators call Functions: the two
-# modules need each other. The package's __init__ imports this module first, so by the time this line runs
-# everything above exists for tensor.py to import.
-from .tensor import Tensor  # noqa: E402

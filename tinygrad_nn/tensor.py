@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from . import autograd
 from . import functions as F  # noqa: N812 - short, like torch.nn.functional as F
 from .autograd import Function, run_backward
 from .dtypes import DTypeLike, as_array, get_default_dtype
@@ -183,7 +184,7 @@ class Tensor:
         return int(self.item())
 
     def __repr__(self) -> str:
-        prefix = "Tensor("
+        prefix = type(self).__name__ + "("
         body = np.array2string(self.data, separator=", ", prefix=prefix)
         extras = []
         if self.data.dtype != get_default_dtype():
@@ -373,6 +374,9 @@ class Tensor:
 
     def __getitem__(self, index: Any) -> Tensor:
         return F.Index.apply(self, index=_unwrap_index(index))
+
+
+autograd.Tensor = Tensor  # see the note where autograd declares this name
 
 
 def _data(value: Any) -> Any:

@@ -1,0 +1,157 @@
+"""Layers: `Linear` and the activations, each a small `Module` calling one primitive."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import functions
+from ..dtypes import DTypeLike, get_default_dtype
+from ..tensor import Tensor
+from . import init
+from .module import Module, Parameter
+
+__all__ = ["Flatten", "Identity", "Linear", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+
+
+def _positive_int(layer: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Linear(Module):
+    """``y = x @ weight.T + bias``: weight (out_features, in_features), bias (out_features,).
+
+    Initialised as PyTorch does: both uniform in +-1/sqrt(in_features), drawn from the default generator
+    (`tinygrad_nn.manual_seed`) or from `reset_parameters(generator)`. The input's last axis must have
+    `in_features` values; any leading axes are kept::
+
+        layer = nn.Linear(784, 100)
+        hidden = layer(images)            # (batch, 784) -> (batch, 100)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: DTypeLike | None = None) -> None:
+        super().__init__()
+        self.in_features = _positive_int("Linear", "in_features", in_features)
+        self.out_features = _positive_int("Linear", "out_features", out_features)
+        dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
+        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
+        self.bias = Parameter(np.empty(self.out_features, dtype=dtype)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self, generator: np.random.Generator | None = None) -> None:
+        """Draw new weights and bias from U(-1/sqrt(in_features), 1/sqrt(in_features)), as PyTorch."""
+        bound = 1 / math.sqrt(self.in_features)
+        init.uniform_(self.weight, -bound, bound, generator)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound, generator)
+
+    def forward(self, x: Any) -> Tensor:
+        """Apply the layer to `x` of shape (..., in_features)."""
+        try:
+            if self.bias is None:
+                return functions.Linear.apply(x, self.weight)
+            return functions.Linear.apply(x, self.weight, self.bias)
+        except ValueError:
+            shape = np.shape(x)
+            got = f"{shape[-1]} features" if shape else "a 0-d input"
+            raise ValueError(
+                f"Linear(in_features={self.in_features}) got input with {got} (input shape {shape}); "
+                f"its last axis must have {self.in_features} values"
+            ) from None
+
+    def extra_repr(self) -> str:
+        """The layer's settings, as its repr shows them."""
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Sigmoid(Module):
+    """``1 / (1 + exp(-x))``, elementwise."""
+
+    def forward(self, x: Any) -> Tensor:
+        """Apply the sigmoid to `x`."""
+        return functions.Sigmoid.apply(x)
+
+
+class ReLU(Module):
+    """``max(x, 0)``, elementwise."""
+
+    def forward(self, x: Any) -> Tensor:
+        """Apply the ReLU to `x`."""
+        return functions.ReLU.apply(x)
+
+
+class Tanh(Module):
+    """Hyperbolic tangent, elementwise."""
+
+    def forward(self, x: Any) -> Tensor:
+        """Apply tanh to `x`."""
+        return functions.Tanh.apply(x)
+
+
+class Softmax(Module):
+    """Softmax along `axis` (default the last): each slice along it becomes probabilities summing to 1."""
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x: Any) -> Tensor:
+        """Apply the softmax to `x` along the layer's axis."""
+        return functions.Softmax.apply(x, axis=self.axis)
+
+    def extra_repr(self) -> str:
+        """The layer's settings, as its repr shows them."""
+        return f"axis={self.axis}"
+
+
+class LogSoftmax(Module):
+    """Log-softmax along `axis` (default the last)."""
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x: Any) -> Tensor:
+        """Apply the log-softmax to `x` along the layer's axis."""
+        return functions.LogSoftmax.apply(x, axis=self.axis)
+
+    def extra_repr(self) -> str:
+        """The layer's settings, as its repr shows them."""
+        return f"axis={self.axis}"
+
+
+class Identity(Module):
+    """Returns its input unchanged (a placeholder layer)."""
+
+    def forward(self, x: Any) -> Any:
+        """Return `x`."""
+        return x
+
+
+class Flatten(Module):
+    """Flatten axes `start_axis` to `end_axis` into one: (N, 28, 28) -> (N, 784) by default."""
+
+    def __init__(self, start_axis: int = 1, end_axis: int = -1) -> None:
+        super().__init__()
+        self.start_axis = start_axis
+        self.end_axis = end_axis
+
+    def forward(self, x: Any) -> Tensor:
+        """Reshape `x` with the axes from start_axis to end_axis merged."""
+        shape = np.shape(x)
+        start = self.start_axis % len(shape) if shape else 0
+        end = self.end_axis % len(shape) if shape else 0
+        if start > end:
+            raise ValueError(
+                f"Flatten: start_axis {self.start_axis} comes after end_axis {self.end_axis} for shape {shape}"
+            )
+        new_shape = (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
+        return functions.Reshape.apply(x, shape=new_shape)
+
+    def extra_repr(self) -> str:
+        """The layer's settings, as its repr shows them."""
+        return f"start_axis={self.start_axis}, end_axis={self.end_axis}"
