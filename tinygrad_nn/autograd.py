@@ -42,12 +42,14 @@ __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "no_grad",
+    "retain_grads",
     "set_grad_enabled",
 ]
 
 # Read on every op, so they are plain module globals (the fastest lookup Python has).
 _grad_enabled = True
 _anomaly_enabled = False
+_retain_grads = False
 # The module call the current op happens in, as a chain of (module, enclosing scope) tuples; set by
 # nn.Module.__call__ and read by draw_graph to draw modules as clusters. None outside any module.
 _scope: tuple | None = None
@@ -92,9 +94,15 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class _GradMode:
-    """Base of the grad-mode switches: a context manager that is also a decorator."""
+    """Base of the grad-mode switches: a context manager that is also a decorator, with or without ()."""
 
     _mode = True
+
+    def __new__(cls, *args: Any) -> Any:
+        # `@no_grad` without parentheses hands the function straight to the class, as PyTorch 2 allows.
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]):
+            return cls()(args[0])
+        return super().__new__(cls)
 
     def __enter__(self) -> None:
         global _grad_enabled
@@ -199,6 +207,29 @@ class detect_anomaly:
         _anomaly_enabled = self._previous
 
 
+class retain_grads:
+    """Inside it, backward keeps the gradient of every computed tensor, on its node: ``t.grad_fn.grad``.
+
+    Leaves always keep theirs in ``.grad``; intermediate gradients are normally dropped as soon as they have been
+    passed on. Keeping them costs memory, so this is for looking (`draw_graph` shows their norms), not for
+    training::
+
+        with tinygrad_nn.retain_grads():
+            loss.backward()
+        tinygrad_nn.draw_graph(loss, model)
+    """
+
+    def __enter__(self) -> retain_grads:
+        global _retain_grads
+        self._previous = _retain_grads
+        _retain_grads = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _retain_grads
+        _retain_grads = self._previous
+
+
 def _user_frame() -> str:
     """File and line of the innermost caller outside this package, as ``path:line``."""
     frame = sys._getframe(1)
@@ -253,8 +284,9 @@ class Function:
     # Built-in primitives declare their own empty __slots__; a user's subclass gets a __dict__, so its ctx can
     # carry any attribute (ctx.scale = 2.0), as in PyTorch. `shape` and `dtype` describe the output (None for a
     # node with several outputs, whose `outputs` holds one _OutputRef each); `scope` is the module call the op
-    # ran in (only set inside one); `trace` is where it was called (only set in anomaly mode).
-    __slots__ = ("_saved", "dtype", "outputs", "parents", "scope", "shape", "trace")
+    # ran in (only set inside one); `trace` is where it was called (only set in anomaly mode); `grad` is the
+    # gradient of the output (only kept inside `retain_grads`).
+    __slots__ = ("_saved", "dtype", "grad", "outputs", "parents", "scope", "shape", "trace")
 
     # Built-in backwards never return an array that something else holds (only the upstream gradient itself
     # or views of it, which the engine recognises), so their results can become a leaf's .grad without a copy.
@@ -526,6 +558,8 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
             if not retain_graph:
                 node._saved = None
             continue
+        if _retain_grads:
+            node.grad = upstream
         if node.shape is None:  # several outputs: missing gradients are zeros, as in PyTorch
             upstream = [np.zeros(r.shape, r.dtype) if g is None else g for g, r in zip(upstream, node.outputs)]
             returned = _call_backward(node, upstream, anomaly)
@@ -541,7 +575,7 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
                 f"{type(node).__name__}.backward returned {len(returned)} gradient(s) for {len(parents)} "
                 "input(s) of forward; return one per input (None for an input that needs none)"
             )
-        for edge, grad in zip(parents, returned):
+        for position, (edge, grad) in enumerate(zip(parents, returned)):
             if edge is None or grad is None:
                 continue
             leaf = isinstance(edge, Tensor)
@@ -554,17 +588,17 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
             # May this array become a leaf's .grad as it is? Only if nothing else can hold it.
             owned = node._fresh_grads and grad is not upstream
             if type(grad) is not np.ndarray or (grad.dtype is not target_dtype and grad.dtype != target_dtype):
-                converted = _as_gradient(node, _position(returned, grad), grad, target_dtype)
+                converted = _as_gradient(node, position, grad, target_dtype)
                 owned = owned or converted is not grad
                 grad = converted
             if grad.shape != target_shape:
-                reduced = _reduce_to_shape(node, _position(returned, grad), grad, target_shape)
+                reduced = _reduce_to_shape(node, position, grad, target_shape)
                 owned = (owned and grad.base is None) or reduced.size != grad.size
                 grad = reduced
             elif owned and grad.base is not None:
                 owned = False
             if anomaly:
-                _check_gradient(node, _position(returned, grad), grad)
+                _check_gradient(node, position, grad)
             if leaf:
                 _accumulate_leaf(edge, grad, owned)
             elif edge.__class__ is _OutputRef:
@@ -578,14 +612,6 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
                 grads[edge] = grad if previous is None else previous + grad
         if not retain_graph:
             node._saved = None
-
-
-def _position(returned: tuple, grad: Any) -> int:
-    """Which input a returned gradient belongs to (only needed for error messages)."""
-    for position, candidate in enumerate(returned):
-        if candidate is grad:
-            return position
-    return -1
 
 
 def _call_backward(node: Function, upstream: list, anomaly: bool) -> Any:

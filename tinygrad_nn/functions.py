@@ -363,8 +363,9 @@ class Sigmoid(Primitive):
     def forward(ctx, x):
         with np.errstate(over="ignore"):
             out = np.negative(x)
-            if out.dtype.kind != "f":  # integer input: compute in the default float type, as numpy would
-                out = out.astype(np.float64)
+            if type(out) is not np.ndarray or out.dtype.kind != "f":
+                # A 0-d input gives a numpy scalar (no buffer to work in); an integer one computes in float64.
+                out = np.array(out, dtype=np.result_type(out, 1.0))
             np.exp(out, out=out)
             out += 1
             np.reciprocal(out, out=out)
@@ -547,9 +548,10 @@ class Transpose(Primitive):
     def forward(ctx, x, axes=None):
         try:
             out = np.transpose(x, axes)
-        except ValueError:
-            raise ValueError(f"transpose: axes {axes} do not fit a tensor of shape {x.shape}") from None
-        ctx.save_for_backward(axes)
+        except (ValueError, np.exceptions.AxisError):
+            raise ValueError(f"transpose: axes {axes} do not fit a tensor of shape {np.shape(x)}") from None
+        # Backward inverts the permutation with argsort, which needs the axes counted from 0.
+        ctx.save_for_backward(None if axes is None else tuple(axis % out.ndim for axis in axes))
         return out
 
     @staticmethod
@@ -681,6 +683,8 @@ class MatMul(Primitive):
         need_b = ctx.parents[1] is not None
         if a.ndim == 2 and b.ndim == 2:
             return (grad @ b.T if need_a else None), (_matmul_at_b(a, grad) if need_b else None)
+        if a.ndim == 1 and b.ndim == 1:  # a dot product: grad is 0-d
+            return (grad * b if need_a else None), (grad * a if need_b else None)
         # Treat 1-D operands as matrices (a row, a column) and put the axes matmul removed back into grad.
         a2 = a[np.newaxis, :] if a.ndim == 1 else a
         b2 = b[:, np.newaxis] if b.ndim == 1 else b
@@ -712,7 +716,9 @@ class Linear(Primitive):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
-        if np.ndim(x) == 0 or x.shape[-1] != weight.shape[-1]:
+        if type(x) is not np.ndarray:
+            x = np.asarray(x)
+        if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
             raise ValueError(
                 f"linear: input of shape {_shape(x)} has {_shape(x)[-1] if np.ndim(x) else 'no'} features, "
                 f"but the weight of shape {weight.shape} expects {weight.shape[-1]}"
@@ -800,12 +806,18 @@ def _reduce_loss(elementwise: np.ndarray, reduction: str, count: float) -> np.nd
     if reduction == "none":
         return elementwise
     total = np.sum(elementwise)
-    return total if reduction == "sum" else total / count
+    if reduction == "sum":
+        return total
+    with np.errstate(invalid="ignore", divide="ignore"):  # no samples counted (all ignored): NaN, as PyTorch
+        return total / count
 
 
 def _loss_grad_scale(grad: np.ndarray, reduction: str, count: float) -> np.ndarray:
     """The upstream gradient as a factor for each element's loss."""
-    return grad / count if reduction == "mean" else grad
+    if reduction != "mean":
+        return grad
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return grad / count
 
 
 class MeanSquaredError(Primitive):
@@ -825,6 +837,9 @@ class MeanSquaredError(Primitive):
         scale = _loss_grad_scale(grad, reduction, difference.size)
         grad_prediction = difference * (scale + scale)
         return grad_prediction, (-grad_prediction if ctx.parents[1] is not None else None)
+
+
+_BCE_EPSILON = float(np.float32(1e-12))
 
 
 def _clamped_log(values: np.ndarray) -> np.ndarray:
@@ -861,7 +876,8 @@ class BinaryCrossEntropy(Primitive):
         scale = _loss_grad_scale(grad, reduction, np.size(log_p))
         if weight is not None:
             scale = scale * weight
-        grad_probability = scale * (probability - target) / np.maximum((1 - probability) * probability, 1e-12)
+        # PyTorch floors p(1 - p) at a float32 1e-12 (9.99999996e-13); the same constant gives the same gradient.
+        grad_probability = scale * (probability - target) / np.maximum((1 - probability) * probability, _BCE_EPSILON)
         grad_target = scale * (log_1mp - log_p) if ctx.parents[1] is not None else None
         return grad_probability, grad_target
 

@@ -11,6 +11,8 @@ value between them is a valid subgradient, so the report calls the point not dif
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -203,13 +205,22 @@ class _Subject:
         return [np.zeros_like(t.data) if t.grad is None else t.grad for _, t in self.checked]
 
 
+def _caller_stacklevel() -> int:
+    """The stacklevel that makes a warning point at the first caller outside this package."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _as_float64(array: np.ndarray, name: str) -> np.ndarray:
     if array.dtype != np.float64:
         warnings.warn(
             f"gradcheck: {name} is {array.dtype}; it is checked on a float64 copy, because central differences "
             f"in {array.dtype} are too coarse to judge a gradient",
             GradcheckWarning,
-            stacklevel=4,
+            stacklevel=_caller_stacklevel(),
         )
     return np.array(array, dtype=np.float64)
 
@@ -425,5 +436,5 @@ def gradcheck(
             raise GradcheckError(report)
         return False
     if report.kinks:
-        warnings.warn(str(report), GradcheckWarning, stacklevel=2)
+        warnings.warn(str(report), GradcheckWarning, stacklevel=_caller_stacklevel())
     return True

@@ -160,9 +160,8 @@ class Tensor:
         self.grad = None
 
     def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
-        if copy:
-            return np.array(self.data, dtype=dtype, copy=True)
-        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+        # numpy 2's protocol: copy=True always copies, copy=False never does (an error if it would have to).
+        return np.array(self.data, dtype=dtype, copy=copy)
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
@@ -314,7 +313,7 @@ class Tensor:
 
     def clip(self, min: Any = None, max: Any = None) -> Tensor:
         """Limit values to ``[min, max]`` (either may be None); gradient passes inside the bounds, inclusive."""
-        return F.Clip.apply(self, min, max)
+        return F.Clip.apply(self, low=min, high=max)
 
     # ---------------------------------------------------------------------------------------------------------
     # Reductions
