@@ -11,6 +11,7 @@ parameter groups (dicts with a ``params`` entry and their own settings)::
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 from typing import Any
 
@@ -43,8 +44,10 @@ class Optimizer:
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group of parameters with its own settings (the rest come from the optimizer's defaults)."""
-        if not isinstance(param_group, dict) or "params" not in param_group:
+        if not isinstance(param_group, dict):
             raise TypeError(f"a parameter group is a dict with a 'params' entry, got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise TypeError(f"a parameter group needs a 'params' entry; this one has {sorted(param_group)}")
         params = param_group["params"]
         params = [params] if isinstance(params, Tensor) else list(params)
         for position, parameter in enumerate(params):
@@ -70,7 +73,7 @@ class Optimizer:
 
     def _check_settings(self, group: dict[str, Any]) -> None:
         lr = group["lr"]
-        if not isinstance(lr, (int, float)) or lr < 0:
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or lr < 0:
             raise ValueError(f"{type(self).__name__}: invalid learning rate {lr!r}; it must be a number >= 0")
         if group.get("weight_decay", 0) < 0:
             raise ValueError(f"{type(self).__name__}: invalid weight_decay {group['weight_decay']}; it must be >= 0")

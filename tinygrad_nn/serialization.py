@@ -22,8 +22,9 @@ PathLike = str | os.PathLike
 def save(state_dict: Mapping[str, Any], path: PathLike) -> None:
     """Write a state dict (names to arrays or Tensors) to `path` as an uncompressed ``.npz``.
 
-    The file is written to a temporary name and renamed, so a crash never leaves half a checkpoint; it can be
-    read back with `load`, or with ``numpy.load(path, allow_pickle=False)``::
+    Each array is one ``<name>.npy`` member of a zip archive, exactly what ``numpy.savez`` writes (but any name
+    works, even ``file``). The file is written to a temporary name and renamed, so a crash never leaves half a
+    checkpoint. Read it back with `load`, or with ``numpy.load(path, allow_pickle=False)``::
 
         tinygrad_nn.save(model.state_dict(), "model.npz")
     """
@@ -32,17 +33,22 @@ def save(state_dict: Mapping[str, Any], path: PathLike) -> None:
         raise TypeError(f"save() takes a mapping of names to arrays, got {type(state_dict).__name__}{hint}")
     arrays = {}
     for name, value in state_dict.items():
-        if not isinstance(name, str):
-            raise TypeError(f"save(): names must be strings, got {name!r}")
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"save(): names must be non-empty strings, got {name!r}")
         array = np.asarray(value.data if isinstance(value, Tensor) else value)
         if array.dtype.hasobject:
             raise TypeError(f"save(): '{name}' holds Python objects, which a .npz without pickling cannot store")
         arrays[name] = array
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"save(): the folder {folder} for {path} does not exist")
+    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
+        with os.fdopen(handle, "wb") as file, zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
+            for name, array in arrays.items():
+                with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -52,29 +58,39 @@ def save(state_dict: Mapping[str, Any], path: PathLike) -> None:
 def load(path: PathLike) -> OrderedDict[str, np.ndarray]:
     """Read a state dict written by `save` (or by ``numpy.savez``), without ever unpickling.
 
-    A file holding Python objects is refused; a truncated or foreign file raises an error naming it.
+    A member holding Python objects is refused (unpickling a file can run any code); a truncated, damaged or
+    foreign file (not a zip of ``.npy`` arrays) raises `ValueError` naming it, and the member when it can.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"load(): {path} is a directory, not a .npz state dict")
+    if not path.is_file():
+        raise FileNotFoundError(f"load(): no such file: {path}")
+    with open(path, "rb") as file:
+        if file.read(6) == b"\x93NUMPY":
+            raise ValueError(f"load(): {path} holds a single array, not a .npz archive of named arrays")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"load(): no such file: {path}") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise ValueError(f"load(): {path} is not a readable .npz state dict ({error})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"load(): {path} holds a single array, not a .npz archive of named arrays")
     state = OrderedDict()
     with archive:
-        for name in archive.files:
+        for member in archive.infolist():
+            if not member.filename.endswith(".npy"):
+                raise ValueError(
+                    f"load(): {path} is not a state dict: its member '{member.filename}' is not a .npy array"
+                )
+            name = member.filename[: -len(".npy")]
             try:
-                state[name] = archive[name]
+                with archive.open(member) as stream:
+                    state[name] = np.lib.format.read_array(stream, allow_pickle=False)
             except ValueError as error:
-                if "allow_pickle" in str(error):
+                if "allow_pickle" in str(error) or "Object arrays" in str(error):
                     raise ValueError(
                         f"load(): '{name}' in {path} holds pickled Python objects; load() never unpickles, "
                         "because unpickling a file can run any code"
                     ) from None
-                raise ValueError(f"load(): '{name}' in {path} is damaged ({error})") from None
-            except (OSError, EOFError, zipfile.BadZipFile) as error:
+                raise ValueError(f"load(): {path} is truncated or damaged at '{name}' ({error})") from None
+            except (zipfile.BadZipFile, OSError, EOFError) as error:
                 raise ValueError(f"load(): {path} is truncated or damaged at '{name}' ({error})") from None
     return state

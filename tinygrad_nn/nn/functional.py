@@ -50,6 +50,22 @@ def _check_same_shape(function: str, prediction: Any, target: Any) -> None:
         )
 
 
+def _elementwise_weight(function: str, argument: str, weight: Any, input: Any) -> Any:
+    """A weight that rescales each element: it must broadcast to the input's shape."""
+    weight = _array(weight)
+    if weight is not None:
+        try:
+            fits = np.broadcast_shapes(weight.shape, np.shape(input)) == np.shape(input)
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"{function}: {argument} of shape {weight.shape} does not broadcast to the input's shape "
+                f"{np.shape(input)}"
+            )
+    return weight
+
+
 def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:
     """``input @ weight.T + bias``, with PyTorch's layout: weight is (out_features, in_features)."""
     if bias is None:
@@ -93,7 +109,8 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None, reduction:
     """Binary cross-entropy of probabilities in [0, 1] against targets in [0, 1] (logs clamped at -100)."""
     _check_reduction("binary_cross_entropy", reduction)
     _check_same_shape("binary_cross_entropy", input, target)
-    return functions.BinaryCrossEntropy.apply(input, target, weight=_array(weight), reduction=reduction)
+    weight = _elementwise_weight("binary_cross_entropy", "weight", weight, input)
+    return functions.BinaryCrossEntropy.apply(input, target, weight=weight, reduction=reduction)
 
 
 def binary_cross_entropy_with_logits(
@@ -102,8 +119,11 @@ def binary_cross_entropy_with_logits(
     """Binary cross-entropy of raw scores (the sigmoid is applied inside, stably)."""
     _check_reduction("binary_cross_entropy_with_logits", reduction)
     _check_same_shape("binary_cross_entropy_with_logits", input, target)
+    function = "binary_cross_entropy_with_logits"
+    weight = _elementwise_weight(function, "weight", weight, input)
+    pos_weight = _elementwise_weight(function, "pos_weight", pos_weight, input)
     return functions.BinaryCrossEntropyWithLogits.apply(
-        input, target, weight=_array(weight), pos_weight=_array(pos_weight), reduction=reduction
+        input, target, weight=weight, pos_weight=pos_weight, reduction=reduction
     )
 
 

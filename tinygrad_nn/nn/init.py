@@ -52,6 +52,8 @@ def _generator(generator: np.random.Generator | None) -> np.random.Generator:
 
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     # Fill in place (keeps the array an optimizer may already hold), in the tensor's own dtype.
+    if tensor.dtype.kind != "f":
+        raise TypeError(f"nn.init fills floating-point tensors; this one has dtype {tensor.dtype}")
     tensor.data[...] = values
     return tensor
 

@@ -143,8 +143,10 @@ class Flatten(Module):
     def forward(self, x: Any) -> Tensor:
         """Reshape `x` with the axes from start_axis to end_axis merged."""
         shape = np.shape(x)
-        start = self.start_axis % len(shape) if shape else 0
-        end = self.end_axis % len(shape) if shape else 0
+        for name, axis in (("start_axis", self.start_axis), ("end_axis", self.end_axis)):
+            if not -len(shape) <= axis < len(shape):
+                raise IndexError(f"Flatten: {name}={axis} is out of range for an input of shape {shape}")
+        start, end = self.start_axis % len(shape), self.end_axis % len(shape)
         if start > end:
             raise ValueError(
                 f"Flatten: start_axis {self.start_axis} comes after end_axis {self.end_axis} for shape {shape}"

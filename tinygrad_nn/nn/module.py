@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import autograd
-from ..dtypes import DTypeLike
+from ..dtypes import DTypeLike, as_array
 from ..tensor import Tensor
 
 __all__ = ["IncompatibleKeys", "Module", "ModuleList", "Parameter", "Sequential"]
@@ -28,7 +28,8 @@ class Parameter(Tensor):
     def __init__(self, data: Any, requires_grad: bool = True, dtype: DTypeLike | None = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        super().__init__(np.array(data, dtype=dtype, copy=True), requires_grad=requires_grad)
+        # Tensor's rules for the dtype (lists become the default float dtype), then always a copy of our own.
+        super().__init__(np.array(as_array(data, dtype), copy=True), requires_grad=requires_grad)
 
 
 class IncompatibleKeys(NamedTuple):
@@ -148,13 +149,16 @@ class Module:
     # Walking the tree
     # ---------------------------------------------------------------------------------------------------------
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """Yield ``(dotted name, module)`` for this module (name ``prefix``, "" by default) and every descendant."""
+    def named_modules(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """Yield ``(dotted name, module)`` for this module (name ``prefix``, "" by default) and every descendant.
+
+        A module held in several places is listed once, unless ``remove_duplicate=False``.
+        """
         seen: set[int] = set()
         stack = [(prefix, self)]
         while stack:
             name, module = stack.pop()
-            if id(module) in seen:
+            if remove_duplicate and id(module) in seen:
                 continue
             seen.add(id(module))
             yield name, module
@@ -167,9 +171,11 @@ class Module:
             yield module
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
-        """Yield ``(name, module)`` for the direct submodules."""
+        """Yield ``(name, module)`` for the direct submodules; one held under two names is listed once."""
+        seen: set[int] = set()
         for name, module in self._modules.items():
-            if module is not None:
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
                 yield name, module
 
     def children(self) -> Iterator[Module]:
@@ -177,13 +183,19 @@ class Module:
         for _, module in self.named_children():
             yield module
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """Yield ``(dotted name, parameter)``, such as ``("encoder.0.weight", ...)``; a shared parameter once."""
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """Yield ``(dotted name, parameter)``, such as ``("encoder.0.weight", ...)``.
+
+        A parameter shared by several modules is listed once, under its first name, unless
+        ``remove_duplicate=False`` (then under every name, as `state_dict` lists it).
+        """
         seen: set[int] = set()
-        modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        modules = self.named_modules(prefix, remove_duplicate) if recurse else iter([(prefix, self)])
         for module_name, module in modules:
             for name, parameter in module._parameters.items():
-                if parameter is None or id(parameter) in seen:
+                if parameter is None or (remove_duplicate and id(parameter) in seen):
                     continue
                 seen.add(id(parameter))
                 yield (f"{module_name}.{name}" if module_name else name), parameter
@@ -231,8 +243,12 @@ class Module:
     # ---------------------------------------------------------------------------------------------------------
 
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
-        """Copies of every parameter's array, by dotted name (what `tinygrad_nn.save` writes)."""
-        return OrderedDict((name, parameter.data.copy()) for name, parameter in self.named_parameters())
+        """Copies of every parameter's array, by dotted name (what `tinygrad_nn.save` writes).
+
+        As in PyTorch, a shared parameter appears under each of its names.
+        """
+        named = self.named_parameters(remove_duplicate=False)
+        return OrderedDict((name, parameter.data.copy()) for name, parameter in named)
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy arrays from `state_dict` into the parameters with the same dotted names.
@@ -241,7 +257,7 @@ class Module:
         ``strict=True`` (the default) missing and unexpected keys are errors; with False they are returned.
         Values are cast to each parameter's dtype.
         """
-        own = dict(self.named_parameters())
+        own = dict(self.named_parameters(remove_duplicate=False))
         missing = [name for name in own if name not in state_dict]
         unexpected = [name for name in state_dict if name not in own]
         arrays = {}
@@ -354,8 +370,14 @@ class ModuleList(Module):
         self.add_module(str(len(self._modules)), module)
         return self
 
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+    def __getitem__(self, index: int | slice) -> Any:
+        items = list(self._modules.values())
+        if isinstance(index, slice):
+            return ModuleList(items[index])
+        try:
+            return items[index]
+        except IndexError:
+            raise IndexError(f"index {index} is out of range for a ModuleList of {len(items)} modules") from None
 
     def __len__(self) -> int:
         return len(self._modules)
