@@ -8,7 +8,7 @@
 (2,)
 """
 
-from . import nn, optim
+from . import data, nn, optim
 from .autograd import (
     AnomalyError,
     BackwardError,
@@ -17,6 +17,7 @@ from .autograd import (
     enable_grad,
     is_grad_enabled,
     no_grad,
+    retain_grads,
     set_grad_enabled,
 )
 from .dtypes import get_default_dtype, set_default_dtype
@@ -37,6 +38,7 @@ __all__ = [
     "Tensor",
     "__version__",
     "concatenate",
+    "data",
     "detect_anomaly",
     "enable_grad",
     "get_default_dtype",
@@ -50,6 +52,7 @@ __all__ = [
     "nn",
     "no_grad",
     "optim",
+    "retain_grads",
     "save",
     "set_default_dtype",
     "set_grad_enabled",
