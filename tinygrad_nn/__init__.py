@@ -25,6 +25,7 @@ from .gradcheck import GradcheckError, GradcheckReport, GradcheckWarning, gradch
 from .nn.init import manual_seed
 from .serialization import load, save
 from .tensor import Tensor, concatenate, maximum, minimum, stack, where
+from .viz import GraphvizNotFoundError, draw_graph, render_graph, save_graph
 
 __version__ = "0.1.0"
 
@@ -35,11 +36,13 @@ __all__ = [
     "GradcheckError",
     "GradcheckReport",
     "GradcheckWarning",
+    "GraphvizNotFoundError",
     "Tensor",
     "__version__",
     "concatenate",
     "data",
     "detect_anomaly",
+    "draw_graph",
     "enable_grad",
     "get_default_dtype",
     "gradcheck",
@@ -52,8 +55,10 @@ __all__ = [
     "nn",
     "no_grad",
     "optim",
+    "render_graph",
     "retain_grads",
     "save",
+    "save_graph",
     "set_default_dtype",
     "set_grad_enabled",
     "stack",
