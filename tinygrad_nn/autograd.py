@@ -14,8 +14,9 @@ node saved its array for backward.
 
 How backward walks it
 ---------------------
-`run_backward` orders the nodes reachable from the output with an iterative depth-first search (no recursion, so
-a chain of 100,000 ops is fine), then visits them from the output towards the leaves. Each node's backward gets
+`run_backward` counts, for each node reachable from the output, how many edges lead into it (one iterative pass,
+no recursion, so a chain of 100,000 ops is fine), then visits the nodes from the output towards the leaves, each
+once all its consumers have delivered their gradients. Each node's backward gets
 the gradient of its output; what it returns is checked and reduced to each input's shape and dtype *here, in one
 place*: primitives return gradients in the broadcast shape of their output and never unbroadcast themselves.
 Leaf gradients accumulate in ``leaf.grad`` (as in PyTorch, until zeroed); intermediate gradients are dropped as
@@ -286,7 +287,7 @@ class Function:
     # node with several outputs, whose `outputs` holds one _OutputRef each); `scope` is the module call the op
     # ran in (only set inside one); `trace` is where it was called (only set in anomaly mode); `grad` is the
     # gradient of the output (only kept inside `retain_grads`).
-    __slots__ = ("_saved", "dtype", "grad", "outputs", "parents", "scope", "shape", "trace")
+    __slots__ = ("__weakref__", "_saved", "dtype", "grad", "outputs", "parents", "scope", "shape", "trace")
 
     # Built-in backwards never return an array that something else holds (only the upstream gradient itself
     # or views of it, which the engine recognises), so their results can become a leaf's .grad without a copy.
@@ -457,32 +458,32 @@ def _released_error(node: Function) -> RuntimeError:
     )
 
 
-def _topological_order(root: Function) -> list[Function]:
-    """Nodes reachable from `root`, each after every node that consumes its output (root first)."""
+def _count_consumers(root: Function) -> dict[Function, int]:
+    """For every node reachable from `root`, how many edges lead into it from other reachable nodes.
+
+    A node's backward may run once that many gradients have been delivered to it (HIPS autograd's child counts):
+    an order in which every node comes after all of its consumers, found without recursion. It also checks
+    that no reachable node was released by an earlier backward, before any gradient is written.
+    """
     if root._saved is None:
         raise _released_error(root)
-    order = []
-    seen = {root}
-    stack = [(root, iter(root.parents))]
+    pending = {root: 0}
+    stack = [root]
     while stack:
-        node, edges = stack[-1]
-        for edge in edges:
+        for edge in stack.pop().parents:
             if edge is None or isinstance(edge, Tensor):
                 continue
             if edge.__class__ is _OutputRef:
                 edge = edge.node
-            if edge in seen:
-                continue
-            if edge._saved is None:
-                raise _released_error(edge)
-            seen.add(edge)
-            stack.append((edge, iter(edge.parents)))
-            break
-        else:
-            stack.pop()
-            order.append(node)
-    order.reverse()
-    return order
+            count = pending.get(edge)
+            if count is None:
+                if edge._saved is None:
+                    raise _released_error(edge)
+                pending[edge] = 1
+                stack.append(edge)
+            else:
+                pending[edge] = count + 1
+    return pending
 
 
 def _reduce_to_shape(node: Function, position: int, grad: np.ndarray, shape: tuple) -> np.ndarray:
@@ -516,19 +517,20 @@ def _as_gradient(node: Function, position: int, grad: Any, dtype: np.dtype) -> n
 
 
 def _seed(root: Tensor, gradient: Any) -> np.ndarray:
-    """The gradient backward starts from: ones for a one-element output, else the caller's (copied)."""
-    shape = root.data.shape
+    """The gradient backward starts from: one for a one-element output, else the caller's (copied)."""
+    data = root.data
     if gradient is None:
-        if root.data.size != 1:
+        if data.size != 1:
             raise RuntimeError(
-                f"backward() without a gradient needs a single-value output, but this tensor has shape {shape}; "
+                f"backward() without a gradient needs a single-value output, but this tensor has shape {data.shape}; "
                 "call .sum() or .mean() first, or pass gradient= an array of that shape"
             )
-        return np.ones(shape, dtype=root.data.dtype)
+        one = np.array(1, dtype=data.dtype)  # cheaper than np.ones, which is Python-level
+        return one.reshape(data.shape) if data.ndim else one
     seed = gradient.data if isinstance(gradient, Tensor) else gradient
-    seed = np.array(seed, dtype=root.data.dtype)  # a copy: the walk may hand it to a leaf as its .grad
-    if seed.shape != shape:
-        raise ValueError(f"backward() got a gradient of shape {seed.shape} for a tensor of shape {shape}")
+    seed = np.array(seed, dtype=data.dtype)  # a copy: the walk may hand it to a leaf as its .grad
+    if seed.shape != data.shape:
+        raise ValueError(f"backward() got a gradient of shape {seed.shape} for a tensor of shape {data.shape}")
     return seed
 
 
@@ -551,65 +553,81 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
         start = start.node
     else:
         grads[start] = seed
+    pending = _count_consumers(start)
     anomaly = _anomaly_enabled
-    for node in _topological_order(start):
+    keep = _retain_grads
+    ready = [start]
+    while ready:
+        node = ready.pop()
         upstream = grads.pop(node, None)
-        if upstream is None:  # no gradient reached this node (every consumer returned None for it)
-            if not retain_graph:
-                node._saved = None
-            continue
-        if _retain_grads:
-            node.grad = upstream
-        if node.shape is None:  # several outputs: missing gradients are zeros, as in PyTorch
-            upstream = [np.zeros(r.shape, r.dtype) if g is None else g for g, r in zip(upstream, node.outputs)]
-            returned = _call_backward(node, upstream, anomaly)
-        elif anomaly:
-            returned = _call_backward(node, [upstream], anomaly)
-        else:
-            returned = node.backward(node, upstream)
-        if type(returned) is not tuple:
-            returned = (returned,)
         parents = node.parents
-        if len(returned) != len(parents):
-            raise BackwardError(
-                f"{type(node).__name__}.backward returned {len(returned)} gradient(s) for {len(parents)} "
-                "input(s) of forward; return one per input (None for an input that needs none)"
-            )
-        for position, (edge, grad) in enumerate(zip(parents, returned)):
-            if edge is None or grad is None:
+        if upstream is None:  # nothing reached this node (every consumer returned None for it)
+            returned = (None,) * len(parents)
+        else:
+            if keep:
+                node.grad = upstream
+            if node.shape is None:  # several outputs: missing gradients are zeros, as in PyTorch
+                upstream = [np.zeros(r.shape, r.dtype) if g is None else g for g, r in zip(upstream, node.outputs)]
+                returned = _call_backward(node, upstream, anomaly)
+            elif anomaly:
+                returned = _call_backward(node, [upstream], anomaly)
+            else:
+                returned = node.backward(node, upstream)
+            if type(returned) is not tuple:
+                returned = (returned,)
+            if len(returned) != len(parents):
+                raise BackwardError(
+                    f"{type(node).__name__}.backward returned {len(returned)} gradient(s) for {len(parents)} "
+                    "input(s) of forward; return one per input (None for an input that needs none)"
+                )
+        fresh = node._fresh_grads
+        position = -1
+        for edge in parents:
+            position += 1
+            if edge is None:
                 continue
+            grad = returned[position]
             leaf = isinstance(edge, Tensor)
-            if leaf:
-                target_shape = edge.data.shape
-                target_dtype = edge.data.dtype
-            else:
-                target_shape = edge.shape
-                target_dtype = edge.dtype
-            # May this array become a leaf's .grad as it is? Only if nothing else can hold it.
-            owned = node._fresh_grads and grad is not upstream
-            if type(grad) is not np.ndarray or (grad.dtype is not target_dtype and grad.dtype != target_dtype):
-                converted = _as_gradient(node, position, grad, target_dtype)
-                owned = owned or converted is not grad
-                grad = converted
-            if grad.shape != target_shape:
-                reduced = _reduce_to_shape(node, position, grad, target_shape)
-                owned = (owned and grad.base is None) or reduced.size != grad.size
-                grad = reduced
-            elif owned and grad.base is not None:
-                owned = False
-            if anomaly:
-                _check_gradient(node, position, grad)
-            if leaf:
-                _accumulate_leaf(edge, grad, owned)
-            elif edge.__class__ is _OutputRef:
-                slots = grads.get(edge.node)
-                if slots is None:
-                    slots = grads[edge.node] = [None] * len(edge.node.outputs)
-                previous = slots[edge.index]
-                slots[edge.index] = grad if previous is None else previous + grad
-            else:
-                previous = grads.get(edge)
-                grads[edge] = grad if previous is None else previous + grad
+            if grad is not None:
+                if leaf:
+                    target_shape = edge.data.shape
+                    target_dtype = edge.data.dtype
+                else:
+                    target_shape = edge.shape
+                    target_dtype = edge.dtype
+                # May this array become a leaf's .grad as it is? Only if nothing else can hold it.
+                owned = fresh and grad is not upstream
+                if type(grad) is not np.ndarray or (grad.dtype is not target_dtype and grad.dtype != target_dtype):
+                    converted = _as_gradient(node, position, grad, target_dtype)
+                    owned = owned or converted is not grad
+                    grad = converted
+                if grad.shape != target_shape:
+                    reduced = _reduce_to_shape(node, position, grad, target_shape)
+                    owned = (owned and grad.base is None) or reduced.size != grad.size
+                    grad = reduced
+                elif owned and grad.base is not None:
+                    owned = False
+                if anomaly:
+                    _check_gradient(node, position, grad)
+                if leaf:
+                    _accumulate_leaf(edge, grad, owned)
+                    continue
+                if edge.__class__ is _OutputRef:
+                    slots = grads.get(edge.node)
+                    if slots is None:
+                        slots = grads[edge.node] = [None] * len(edge.node.outputs)
+                    previous = slots[edge.index]
+                    slots[edge.index] = grad if previous is None else previous + grad
+                else:
+                    previous = grads.get(edge)
+                    grads[edge] = grad if previous is None else previous + grad
+            elif leaf:
+                continue
+            consumer_of = edge.node if edge.__class__ is _OutputRef else edge
+            count = pending[consumer_of] - 1
+            pending[consumer_of] = count
+            if count == 0:
+                ready.append(consumer_of)
         if not retain_graph:
             node._saved = None
 

@@ -42,8 +42,13 @@ def _array(value: Any) -> Any:
     return value.data if isinstance(value, Tensor) else np.asarray(value)
 
 
+def _shape(value: Any) -> tuple:
+    # np.shape works on anything, but goes through Python; Tensors and arrays know their shape.
+    return value.shape if isinstance(value, (Tensor, np.ndarray)) else np.shape(value)
+
+
 def _check_same_shape(function: str, prediction: Any, target: Any) -> None:
-    if np.shape(prediction) != np.shape(target):
+    if _shape(prediction) != _shape(target):
         raise ValueError(
             f"{function}: input of shape {np.shape(prediction)} and target of shape {np.shape(target)} must have "
             "the same shape (broadcasting them is almost always a bug, e.g. (N, 1) against (N,))"
