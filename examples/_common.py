@@ -28,17 +28,36 @@ def output_folder(description: str) -> Path:
     return folder
 
 
-def save_line_plot(path: Path, x: list, y: list, title: str, xlabel: str, ylabel: str) -> Path:
-    """Draw y against x as a line and save it as a PNG (matplotlib without a display)."""
+def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_line_plot(path: Path, x: list, y: list, title: str, xlabel: str, ylabel: str) -> Path:
+    """Draw y against x as a line and save it as a PNG (matplotlib without a display)."""
+    plt = _pyplot()
     figure, axes = plt.subplots(figsize=(6, 4))
     axes.plot(x, y, "b")
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
     axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def save_histogram(path: Path, values, bounds: tuple[float, float], title: str, xlabel: str) -> Path:
+    """Histogram of `values` with dashed lines at `bounds`, saved as a PNG."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.hist(values, bins=40, color="#4a74a8")
+    for bound in bounds:
+        axes.axvline(bound, color="#d62728", linestyle="--")
+    axes.set(title=title, xlabel=xlabel, ylabel="count")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

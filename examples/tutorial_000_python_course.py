@@ -7,7 +7,8 @@ output, a sigmoid on both layers, no bias. The weights come from a standard norm
 
 The tutorial leaves ``train()`` as a placeholder; here it is one step of gradient descent with the learning rate
 on ``0.5 * sum((target - output) ** 2)``, by ``optim.SGD`` (the weights are unseeded in the tutorial, so there are
-no published numbers: the example shows the structure, the initialisation and that training works).
+no published numbers: the example shows the structure, the initialisation and that training works, and draws
+a histogram of the weights with the truncation bounds).
 Run it: ``python examples/tutorial_000_python_course.py``.
 """
 
@@ -16,11 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from _common import Row, output_folder, print_table
 
 import tinygrad_nn as tg
 from tinygrad_nn import nn, optim
 from tinygrad_nn.nn import functional as F  # noqa: N812
+
+from _common import Row, output_folder, print_table, save_histogram
 
 
 class NeuralNetwork:
@@ -126,9 +128,24 @@ def reproduce(out_dir: Path | None = None) -> list[Row]:
             f"{before:.2f} / {accuracy(network, points, targets):.2f}",
         )
     )
+    if out_dir is not None:
+        # A layer as wide as MNIST's input shows the truncation: nothing beyond +-1/sqrt(784).
+        wide = NeuralNetwork(no_of_in_nodes=784, no_of_out_nodes=10, no_of_hidden_nodes=100, learning_rate=0.1)
+        wide.create_weight_matrices(generator)
+        bound = 1 / np.sqrt(784)
+        path = save_histogram(
+            out_dir / "tutorial_000_weights.png",
+            wide.weights_in_hidden.ravel(),
+            (-bound, bound),
+            "weights_in_hidden of a 784-100-10 network",
+            "weight (dashed: +-1/sqrt(784))",
+        )
+        rows.append(("histogram of 78,400 weights, all within +-1/sqrt(784)", "a figure", str(path)))
     return rows
 
 
 if __name__ == "__main__":
-    output_folder(__doc__.splitlines()[0])
-    print_table("Tutorial 000: input -> hidden -> output, truncated-normal weights (python-course.eu)", reproduce())
+    folder = output_folder(__doc__.splitlines()[0])
+    print_table(
+        "Tutorial 000: input -> hidden -> output, truncated-normal weights (python-course.eu)", reproduce(folder)
+    )

@@ -17,10 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from _common import Row, output_folder, print_table, save_line_plot
 
 import tinygrad_nn as tg
 from tinygrad_nn import nn, optim
+
+from _common import Row, output_folder, print_table, save_line_plot
 
 # Real Python's data: eight input vectors and their classes (003's table; 002 and 003 predict [1.66, 1.56]).
 INPUT_VECTORS = np.array([[3, 1.5], [2, 1], [4, 1.5], [3, 4], [3.5, 0.5], [2, 0.5], [5.5, 1], [1, 1]])

@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from _common import Row, output_folder, print_table, save_line_plot
 
 import tinygrad_nn as tg
 from tinygrad_nn import nn, optim
 from tinygrad_nn.nn import functional as F  # noqa: N812
+
+from _common import Row, output_folder, print_table, save_line_plot
 
 # The tutorial's training set: the output is the first input.
 INPUTS = np.array([[1, 1, 1], [1, 0, 1], [0, 0, 1], [0, 1, 1]], dtype=float)

@@ -13,6 +13,7 @@ import argparse
 import importlib.util
 import itertools
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -210,11 +211,18 @@ def _draw(loss: Tensor, model: nn.Module, path: Path) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _output_folder(path: str) -> Path:
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"--out {folder} is a file; give a folder for the outputs")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def command_demo(args: argparse.Namespace) -> None:
     """Build, train, draw and check the tutorial network on the 8x8 digits."""
     start = time.perf_counter()
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = _output_folder(args.out)
     print("tinygrad_nn demo: the tutorials' network, built from modules and trained on 8x8 handwritten digits\n")
     (x_train, y_train), (x_test, y_test) = data.load_digits(seed=args.seed)
     x_train, x_test = tutorial_inputs(x_train.astype(np.float64)), tutorial_inputs(x_test.astype(np.float64))
@@ -284,8 +292,7 @@ def _load_example(file_name: str) -> Any:
 
 def command_tutorials(args: argparse.Namespace) -> None:
     """Run every tutorial network and print one table of published numbers beside ours."""
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = _output_folder(args.out)
     rows = []
     for tutorial, file_name in TUTORIAL_FILES:
         print(f"running tutorial {tutorial} ({file_name}) ...", flush=True)
@@ -314,19 +321,23 @@ def _load_dataset(name: str, root: str | None) -> tuple[tuple[np.ndarray, np.nda
     try:
         return loader(root=root)
     except data.DataError as error:
-        raise CommandError(str(error)) from None
+        # The message speaks of root=; on the command line that is --data-root.
+        raise CommandError(str(error).replace("pass root= a folder", "pass --data-root a folder")) from None
 
 
 def command_train(args: argparse.Namespace) -> None:
     """Train the tutorial network or an MLP on a data set; save weights, curves and the configuration."""
     start = time.perf_counter()
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = _output_folder(args.out)
     dtype = np.dtype(args.dtype)
     (x_train, y_train), (x_test, y_test) = _load_dataset(args.dataset, args.data_root)
     x_train, x_test = x_train.astype(dtype), x_test.astype(dtype)
     features, classes = x_train.shape[1], int(max(y_train.max(), y_test.max())) + 1
     if args.model == "tutorial":
+        if len(args.hidden) != 1:
+            raise CommandError(
+                f"the tutorial network has one hidden layer, so --hidden takes one size, got {args.hidden}"
+            )
         x_train, x_test = tutorial_inputs(x_train), tutorial_inputs(x_test)
         model = tutorial_network(features, args.hidden[0], classes, dtype, args.seed)
         loss_fn = tutorial_loss
@@ -337,20 +348,25 @@ def command_train(args: argparse.Namespace) -> None:
         defaults = {"lr": 1e-3, "batch_size": 64, "epochs": 20, "optimizer": "adam"}
     defaults["schedule"] = "none" if args.model == "tutorial" else "cosine"
     settings = {key: defaults[key] if getattr(args, key) is None else getattr(args, key) for key in defaults}
+    if args.momentum is not None and settings["optimizer"] != "sgd":
+        raise CommandError(f"--momentum applies to --optimizer sgd, but this run uses {settings['optimizer']}")
+    settings["momentum"] = args.momentum or 0.0
     if settings["optimizer"] == "adam":
         optimizer = optim.Adam(model.parameters(), lr=settings["lr"])
     else:
-        optimizer = optim.SGD(model.parameters(), lr=settings["lr"], momentum=args.momentum)
+        optimizer = optim.SGD(model.parameters(), lr=settings["lr"], momentum=settings["momentum"])
     sizes = f"{len(x_train)} training and {len(x_test)} test samples"
     print(f"{args.dataset}: {sizes}, {features} features, {classes} classes")
     print(repr(model))
-    momentum = f" momentum={args.momentum}" if settings["optimizer"] == "sgd" else ""
+    momentum = f" momentum={settings['momentum']}" if settings["optimizer"] == "sgd" else ""
     scheduler = None
     if settings["schedule"] == "cosine":
         scheduler = optim.CosineAnnealingLR(optimizer, T_max=settings["epochs"])
+    schedule = "cosine-annealed" if settings["schedule"] == "cosine" else "constant"
+    epochs = f"{settings['epochs']} epoch{'s' if settings['epochs'] > 1 else ''}"
     print(
-        f"{settings['optimizer']} lr={settings['lr']}{momentum} ({settings['schedule']} schedule), "
-        f"batch size {settings['batch_size']}, {settings['epochs']} epochs, {dtype}"
+        f"{settings['optimizer']}, {schedule} lr={settings['lr']}{momentum}, "
+        f"batch size {settings['batch_size']}, {epochs}, {dtype}"
     )
     train_start = time.perf_counter()
     history = train_epochs(
@@ -375,7 +391,6 @@ def command_train(args: argparse.Namespace) -> None:
         "dataset": args.dataset,
         "dtype": str(dtype),
         **settings,
-        "momentum": args.momentum,
         "seed": args.seed,
         "test_accuracy": history["test_accuracy"],
         "train_seconds": train_seconds,
@@ -398,6 +413,8 @@ def command_graph(args: argparse.Namespace) -> None:
         raise CommandError(f"--out {out}: give a file ending in .svg, .png, .pdf or .dot")
     if args.weights:
         weights = Path(args.weights)
+        if not weights.is_file():
+            raise CommandError(f"--weights {weights}: no such file (train writes model.npz into its --out folder)")
         config_path = weights.with_name("config.json")
         if not config_path.is_file():
             raise CommandError(
@@ -445,17 +462,28 @@ def _hidden_sizes(text: str) -> list[int]:
     return sizes
 
 
-def _positive(kind: type) -> Callable[[str], Any]:
+def _number(kind: type, minimum: float, inclusive: bool) -> Callable[[str], Any]:
+    """An argparse type: a finite number of `kind` above `minimum` (or at least it, when `inclusive`)."""
+    wanted = f"{'a non-negative' if inclusive else 'a positive'} {'whole number' if kind is int else 'number'}"
+
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
         return value
 
     return parse
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    return _number(kind, 0, inclusive=False)
+
+
+def _non_negative(kind: type) -> Callable[[str], Any]:
+    return _number(kind, 0, inclusive=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -502,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--optimizer", choices=("sgd", "adam"), default=None, help="default: sgd for tutorial, adam for mlp"
     )
     train.add_argument("--lr", type=_positive(float), default=None, help="default: 0.1 for sgd, 0.001 for adam")
-    train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum (default: 0)")
+    train.add_argument("--momentum", type=_non_negative(float), default=None, help="SGD momentum (default: 0)")
     train.add_argument(
         "--schedule",
         choices=("cosine", "none"),
@@ -522,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--weights", default=None, help="a model.npz written by train (its config.json beside it)")
     graph.add_argument("--hidden", type=_positive(int), default=32, help="hidden units of the demo model (default: 32)")
     graph.add_argument(
-        "--max-depth", dest="max_depth", type=int, default=None, help="collapse modules deeper than this"
+        "--max-depth", dest="max_depth", type=_non_negative(int), default=None, help="collapse modules deeper than this"
     )
     graph.add_argument(
         "--out", default="out/graph.svg", help="the picture: .svg, .png, .pdf or .dot (default: out/graph.svg)"
@@ -537,8 +565,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "hidden", 0) is None:
         args.hidden = [200] if args.model == "tutorial" else [512, 256]
-    if args.command == "train" and args.momentum < 0:
-        parser.error(f"--momentum must be >= 0, got {args.momentum}")
     try:
         args.run(args)
     except CommandError as error:
