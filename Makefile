@@ -29,6 +29,10 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tinygrad-nn demo
 
+bench:
+	$(MAKE) venv EXTRAS=test,examples,dev,bench
+	$(BIN)/python benchmarks/run_all.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -7,7 +7,8 @@ Rules every primitive here follows (the engine in autograd.py relies on them):
   where ``ctx.parents[i] is None`` (what ``ctx.needs_input_grad`` says, read without building a tuple);
 - backward never writes into the gradient it receives, and never returns an array that something else holds
   (only the received gradient itself, views of it, or new arrays);
-- anything backward needs goes through ``ctx.save_for_backward`` so that it is freed after backward.
+- anything backward needs goes into ``ctx._saved`` (what ``ctx.save_for_backward`` sets, without the method call),
+  so that it is freed after backward.
 
 Python numbers in an op stay Python numbers, so numpy's rules for them apply (a float32 array times 2.0 stays
 float32).
@@ -104,7 +105,7 @@ class Mul(Primitive):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx._saved = (a, b)
         try:
             return np.multiply(a, b)
         except ValueError:
@@ -124,7 +125,7 @@ class Div(Primitive):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx._saved = (a, b)
         try:
             return np.true_divide(a, b)
         except ValueError:
@@ -168,7 +169,7 @@ class Pow(Primitive):
             out = np.power(base, exponent)
         except ValueError:
             raise _broadcast_error("pow", "**", base, exponent) from None
-        ctx.save_for_backward(base, exponent, out)
+        ctx._saved = (base, exponent, out)
         return out
 
     @staticmethod
@@ -197,7 +198,7 @@ class Maximum(Primitive):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx._saved = (a, b)
         try:
             return np.maximum(a, b)
         except ValueError:
@@ -216,7 +217,7 @@ class Minimum(Primitive):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx._saved = (a, b)
         try:
             return np.minimum(a, b)
         except ValueError:
@@ -244,7 +245,7 @@ class Where(Primitive):
     @staticmethod
     def forward(ctx, condition, a, b):
         condition = np.asarray(condition, dtype=bool)
-        ctx.save_for_backward(condition)
+        ctx._saved = (condition,)
         try:
             return np.where(condition, a, b)
         except ValueError:
@@ -274,7 +275,7 @@ class Exp(Primitive):
     @staticmethod
     def forward(ctx, x):
         out = np.exp(x)
-        ctx.save_for_backward(out)
+        ctx._saved = (out,)
         return out
 
     @staticmethod
@@ -290,7 +291,7 @@ class Log(Primitive):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        ctx._saved = (x,)
         return np.log(x)
 
     @staticmethod
@@ -307,7 +308,7 @@ class Sqrt(Primitive):
     @staticmethod
     def forward(ctx, x):
         out = np.sqrt(x)
-        ctx.save_for_backward(out)
+        ctx._saved = (out,)
         return out
 
     @staticmethod
@@ -323,7 +324,7 @@ class Abs(Primitive):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        ctx._saved = (x,)
         return np.abs(x)
 
     @staticmethod
@@ -340,7 +341,7 @@ class Tanh(Primitive):
     @staticmethod
     def forward(ctx, x):
         out = np.tanh(x)
-        ctx.save_for_backward(out)
+        ctx._saved = (out,)
         return out
 
     @staticmethod
@@ -369,13 +370,16 @@ class Sigmoid(Primitive):
         np.exp(out, out=out)
         out += 1
         np.reciprocal(out, out=out)
-        ctx.save_for_backward(out)
+        ctx._saved = (out,)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx._saved
-        return grad * (out * (1 - out))
+        slope = 1 - out
+        slope *= out
+        slope *= grad
+        return slope
 
 
 class ReLU(Primitive):
@@ -386,7 +390,7 @@ class ReLU(Primitive):
     @staticmethod
     def forward(ctx, x):
         out = np.maximum(x, 0)
-        ctx.save_for_backward(out)
+        ctx._saved = (out,)
         return out
 
     @staticmethod
@@ -404,7 +408,7 @@ class Clip(Primitive):
     def forward(ctx, x, low=None, high=None):
         if low is None and high is None:
             raise ValueError("clip: give min, max or both")
-        ctx.save_for_backward(x, low, high)
+        ctx._saved = (x, low, high)
         return np.clip(x, low, high)
 
     @staticmethod
@@ -442,7 +446,7 @@ class Sum(Primitive):
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.save_for_backward(x.shape, axis, keepdims)
+        ctx._saved = (x.shape, axis, keepdims)
         return np.add.reduce(x, axis=axis, keepdims=keepdims)
 
     @staticmethod
@@ -459,7 +463,7 @@ class Mean(Primitive):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         out = np.mean(x, axis=axis, keepdims=keepdims)
-        ctx.save_for_backward(x.shape, axis, keepdims, x.size // max(np.size(out), 1))
+        ctx._saved = (x.shape, axis, keepdims, x.size // max(np.size(out), 1))
         return out
 
     @staticmethod
@@ -480,7 +484,7 @@ class Max(Primitive):
         if x.size == 0:
             raise ValueError(f"max: the tensor of shape {x.shape} is empty, so it has no maximum")
         out = np.max(x, axis=axis, keepdims=True)
-        ctx.save_for_backward(x, out, axis, keepdims)
+        ctx._saved = (x, out, axis, keepdims)
         return out if keepdims else np.squeeze(out, axis=axis)
 
     @staticmethod
@@ -499,7 +503,7 @@ class Min(Primitive):
         if x.size == 0:
             raise ValueError(f"min: the tensor of shape {x.shape} is empty, so it has no minimum")
         out = np.min(x, axis=axis, keepdims=True)
-        ctx.save_for_backward(x, out, axis, keepdims)
+        ctx._saved = (x, out, axis, keepdims)
         return out if keepdims else np.squeeze(out, axis=axis)
 
     @staticmethod
@@ -525,7 +529,7 @@ class Reshape(Primitive):
 
     @staticmethod
     def forward(ctx, x, shape=None):
-        ctx.save_for_backward(x.shape)
+        ctx._saved = (x.shape,)
         try:
             return np.reshape(x, shape)
         except ValueError:
@@ -551,7 +555,7 @@ class Transpose(Primitive):
         except (ValueError, np.exceptions.AxisError):
             raise ValueError(f"transpose: axes {axes} do not fit a tensor of shape {np.shape(x)}") from None
         # Backward inverts the permutation with argsort, which needs the axes counted from 0.
-        ctx.save_for_backward(None if axes is None else tuple(axis % out.ndim for axis in axes))
+        ctx._saved = (None if axes is None else tuple(axis % out.ndim for axis in axes),)
         return out
 
     @staticmethod
@@ -576,7 +580,7 @@ class Index(Primitive):
 
     @staticmethod
     def forward(ctx, x, index=None):
-        ctx.save_for_backward(x.shape, index)
+        ctx._saved = (x.shape, index)
         try:
             return x[index]
         except IndexError as error:
@@ -608,7 +612,7 @@ class Concatenate(Primitive):
                 f"concatenate: shapes {shapes} differ outside axis {axis}, so they cannot be joined along it"
             ) from None
         sizes = [np.shape(a)[axis] for a in arrays]
-        ctx.save_for_backward(np.cumsum(sizes)[:-1], axis)
+        ctx._saved = (np.cumsum(sizes)[:-1], axis)
         return out
 
     @staticmethod
@@ -629,7 +633,7 @@ class Stack(Primitive):
         except ValueError:
             shapes = ", ".join(str(_shape(a)) for a in arrays)
             raise ValueError(f"stack: all tensors need the same shape, got {shapes}") from None
-        ctx.save_for_backward(axis)
+        ctx._saved = (axis,)
         return out
 
     @staticmethod
@@ -661,7 +665,7 @@ class MatMul(Primitive):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx._saved = (a, b)
         try:
             return np.matmul(a, b)
         except ValueError:
@@ -723,7 +727,7 @@ class Linear(Primitive):
                 f"linear: input of shape {_shape(x)} has {_shape(x)[-1] if np.ndim(x) else 'no'} features, "
                 f"but the weight of shape {weight.shape} expects {weight.shape[-1]}"
             )
-        ctx.save_for_backward(x, weight)
+        ctx._saved = (x, weight)
         out = x @ weight.T
         if bias is not None:
             if bias.dtype == out.dtype:
@@ -750,7 +754,10 @@ class Linear(Primitive):
         grad_bias = None
         if edges[2] is not None:
             # add.reduce, not .sum(): the same sum without numpy's Python-level wrapper (a microsecond a call).
-            grad_bias = np.add.reduce(grad.reshape(-1, grad.shape[-1]), axis=0) if grad.ndim > 1 else grad
+            if grad.ndim == 2:
+                grad_bias = np.add.reduce(grad, axis=0)
+            else:
+                grad_bias = np.add.reduce(grad.reshape(-1, grad.shape[-1]), axis=0) if grad.ndim > 2 else grad
         return grad_x, grad_weight, grad_bias
 
 
@@ -769,7 +776,7 @@ class Softmax(Primitive):
         shifted = x - np.max(x, axis=axis, keepdims=True)
         out = np.exp(shifted, out=shifted)
         out /= np.sum(out, axis=axis, keepdims=True)
-        ctx.save_for_backward(out, axis)
+        ctx._saved = (out, axis)
         return out
 
     @staticmethod
@@ -787,7 +794,7 @@ class LogSoftmax(Primitive):
     def forward(ctx, x, axis=-1):
         shifted = x - np.max(x, axis=axis, keepdims=True)
         out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-        ctx.save_for_backward(out, axis)
+        ctx._saved = (out, axis)
         return out
 
     @staticmethod
@@ -831,14 +838,22 @@ class MeanSquaredError(Primitive):
     @staticmethod
     def forward(ctx, prediction, target, reduction="mean"):
         difference = np.subtract(prediction, target)
-        ctx.save_for_backward(difference, reduction)
-        return _reduce_loss(np.square(difference), reduction, difference.size)
+        ctx._saved = (difference, reduction)
+        if reduction == "none":
+            return np.square(difference)
+        flat = difference.reshape(-1)
+        total = flat @ flat  # the sum of squares in one call, without the squares' temporary array
+        return total if reduction == "sum" else total / difference.size
 
     @staticmethod
     def backward(ctx, grad):
         difference, reduction = ctx._saved
-        scale = _loss_grad_scale(grad, reduction, difference.size)
-        grad_prediction = difference * (scale + scale)
+        if reduction == "none":
+            grad_prediction = difference * (grad + grad)
+        else:
+            # A Python number (numpy keeps float32 float32 with it) costs one array operation, not three.
+            factor = 2.0 * float(grad) / ((difference.size or 1) if reduction == "mean" else 1)
+            grad_prediction = difference * factor
         return grad_prediction, (-grad_prediction if ctx.parents[1] is not None else None)
 
 
@@ -870,7 +885,7 @@ class BinaryCrossEntropy(Primitive):
                 f"but they range from {np.min(probability):.4g} to {np.max(probability):.4g}; for raw scores use "
                 "binary_cross_entropy_with_logits"
             )
-        ctx.save_for_backward(probability, target, weight, log_p, log_1mp, reduction)
+        ctx._saved = (probability, target, weight, log_p, log_1mp, reduction)
         return _reduce_loss(elementwise, reduction, elementwise.size)
 
     @staticmethod
@@ -905,7 +920,7 @@ class BinaryCrossEntropyWithLogits(Primitive):
         elementwise = (1 - target) * logits + log_weight * softplus
         if weight is not None:
             elementwise = elementwise * weight
-        ctx.save_for_backward(logits, target, weight, pos_weight, softplus, reduction)
+        ctx._saved = (logits, target, weight, pos_weight, softplus, reduction)
         return _reduce_loss(elementwise, reduction, elementwise.size)
 
     @staticmethod
@@ -962,7 +977,7 @@ class CrossEntropy(Primitive):
         picked_log_probs = np.take_along_axis(log_probs, picked[..., np.newaxis], axis=-1)[..., 0]
         losses = -picked_log_probs * sample_weight
         count = np.sum(sample_weight) if reduction == "mean" else 1
-        ctx.save_for_backward(log_probs, picked, sample_weight, count, reduction, logits.ndim)
+        ctx._saved = (log_probs, picked, sample_weight, count, reduction, logits.ndim)
         return _reduce_loss(losses, reduction, count)
 
     @staticmethod
@@ -997,7 +1012,7 @@ class CrossEntropyWithProbabilities(Primitive):
         weighted = probabilities if weight is None else probabilities * weight
         losses = -np.sum(weighted * log_probs, axis=-1)
         count = losses.size
-        ctx.save_for_backward(log_probs, weighted, weight, count, reduction, logits.ndim)
+        ctx._saved = (log_probs, weighted, weight, count, reduction, logits.ndim)
         return _reduce_loss(losses, reduction, count)
 
     @staticmethod

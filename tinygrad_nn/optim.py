@@ -99,12 +99,6 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
-def _gradients(group: dict[str, Any]) -> Iterable[tuple[Tensor, np.ndarray]]:
-    for parameter in group["params"]:
-        if parameter.grad is not None:
-            yield parameter, parameter.grad
-
-
 class SGD(Optimizer):
     """Stochastic gradient descent, with PyTorch's momentum, dampening, Nesterov and weight decay.
 
@@ -134,7 +128,10 @@ class SGD(Optimizer):
         for group in self.param_groups:
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             weight_decay, nesterov = group["weight_decay"], group["nesterov"]
-            for parameter, grad in _gradients(group):
+            for parameter in group["params"]:
+                grad = parameter.grad
+                if grad is None:
+                    continue
                 if weight_decay:
                     grad = grad + weight_decay * parameter.data
                 if momentum:
@@ -179,7 +176,10 @@ class Adam(Optimizer):
         for group in self.param_groups:
             lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
             weight_decay, amsgrad = group["weight_decay"], group["amsgrad"]
-            for parameter, grad in _gradients(group):
+            for parameter in group["params"]:
+                grad = parameter.grad
+                if grad is None:
+                    continue
                 if weight_decay:
                     if self._decoupled:
                         parameter.data *= 1 - lr * weight_decay

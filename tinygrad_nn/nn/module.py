@@ -334,6 +334,24 @@ class Sequential(Module):
             x = module(x)
         return x
 
+    def __call__(self, x: Any) -> Any:
+        """Run every module in order; the same as `Module.__call__` for each, one call frame fewer each."""
+        # Training steps go through here every time, so Sequential records each child's scope itself (what
+        # Module.__call__ does) and calls its forward directly. A child that overrides __call__ still gets it.
+        enclosing = autograd._scope
+        scope = (self, enclosing)
+        try:
+            for module in self._modules.values():
+                if type(module).__call__ is not Module.__call__:
+                    autograd._scope = scope
+                    x = module(x)
+                else:
+                    autograd._scope = (module, scope)
+                    x = module.forward(x)
+        finally:
+            autograd._scope = enclosing
+        return x
+
     def append(self, module: Module) -> Sequential:
         """Add `module` at the end; returns self."""
         self._add(str(len(self._modules)), module)
