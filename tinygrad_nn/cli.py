@@ -170,28 +170,26 @@ def train_epochs(
 def save_curves(history: dict[str, list[float]], out_dir: Path, title: str) -> list[Path]:
     """Write the loss curve (and the test accuracy per epoch, when there are several) as PNGs."""
     matplotlib = _need("matplotlib")
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    paths = []
-    figure, axes = plt.subplots(figsize=(6, 4))
-    axes.plot(history["step"], history["loss"], color="#1f77b4")
-    axes.set(title=f"{title}: training loss", xlabel="step", ylabel="loss (recent mean)")
-    axes.grid(True, alpha=0.3)
-    figure.tight_layout()
-    paths.append(out_dir / "loss_curve.png")
-    figure.savefig(paths[-1], dpi=100)
-    plt.close(figure)
-    if len(history["test_accuracy"]) > 1:
+    def plot(path: Path, x: Any, y: Any, labels: dict[str, str], **style: Any) -> Path:
         figure, axes = plt.subplots(figsize=(6, 4))
-        epochs = range(1, len(history["test_accuracy"]) + 1)
-        axes.plot(epochs, history["test_accuracy"], marker="o", color="#2ca02c")
-        axes.set(title=f"{title}: test accuracy", xlabel="epoch", ylabel="accuracy")
+        axes.plot(x, y, **style)
+        axes.set(**labels)
         axes.grid(True, alpha=0.3)
         figure.tight_layout()
-        paths.append(out_dir / "test_accuracy.png")
-        figure.savefig(paths[-1], dpi=100)
+        figure.savefig(path, dpi=100)
         plt.close(figure)
+        return path
+
+    loss_labels = {"title": f"{title}: training loss", "xlabel": "step", "ylabel": "loss (recent mean)"}
+    paths = [plot(out_dir / "loss_curve.png", history["step"], history["loss"], loss_labels, color="#1f77b4")]
+    accuracies = history["test_accuracy"]
+    if len(accuracies) > 1:
+        labels = {"title": f"{title}: test accuracy", "xlabel": "epoch", "ylabel": "accuracy"}
+        epochs = range(1, len(accuracies) + 1)
+        paths.append(plot(out_dir / "test_accuracy.png", epochs, accuracies, labels, marker="o", color="#2ca02c"))
     return paths
 
 

@@ -821,13 +821,11 @@ def _reduce_loss(elementwise: np.ndarray, reduction: str, count: float) -> np.nd
     return total / count
 
 
-def _loss_grad_scale(grad: np.ndarray, reduction: str, count: float) -> np.ndarray:
-    """The upstream gradient as a factor for each element's loss."""
-    if reduction != "mean":
-        return grad
-    if count == 0:
-        return np.full_like(grad, np.nan)
-    return grad / count
+def _loss_grad_scale(grad: np.ndarray, reduction: str, count: float, weight: Any = None) -> np.ndarray:
+    """The upstream gradient as a factor for each element's loss (times the element's weight, if any)."""
+    if reduction == "mean":
+        grad = np.full_like(grad, np.nan) if count == 0 else grad / count
+    return grad if weight is None else grad * weight
 
 
 class MeanSquaredError(Primitive):
@@ -891,9 +889,7 @@ class BinaryCrossEntropy(Primitive):
     @staticmethod
     def backward(ctx, grad):
         probability, target, weight, log_p, log_1mp, reduction = ctx._saved
-        scale = _loss_grad_scale(grad, reduction, np.size(log_p))
-        if weight is not None:
-            scale = scale * weight
+        scale = _loss_grad_scale(grad, reduction, np.size(log_p), weight)
         # PyTorch floors p(1 - p) at a float32 1e-12 (9.99999996e-13); the same constant gives the same gradient.
         grad_probability = scale * (probability - target) / np.maximum((1 - probability) * probability, _BCE_EPSILON)
         grad_target = scale * (log_1mp - log_p) if ctx.parents[1] is not None else None
@@ -926,9 +922,7 @@ class BinaryCrossEntropyWithLogits(Primitive):
     @staticmethod
     def backward(ctx, grad):
         logits, target, weight, pos_weight, softplus, reduction = ctx._saved
-        scale = _loss_grad_scale(grad, reduction, np.size(softplus))
-        if weight is not None:
-            scale = scale * weight
+        scale = _loss_grad_scale(grad, reduction, np.size(softplus), weight)
         with np.errstate(over="ignore"):
             sigmoid = 1 / (1 + np.exp(-logits))
         if pos_weight is None:
