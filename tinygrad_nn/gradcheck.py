@@ -7,6 +7,9 @@ largest absolute and relative error, the worst element's index, and the numerica
 
 Where the function has a kink at the point (ReLU or abs at 0) the two one-sided slopes differ; an analytical
 value between them is a valid subgradient, so the report calls the point not differentiable instead of wrong.
+Strong curvature also makes the one-sided slopes differ, so wherever they do, the slopes are taken again with a
+step ten times smaller: a kink's slopes still differ as much, curvature's difference shrinks tenfold (and the
+closer look's central difference, the more accurate one, is what the analytical value is compared with).
 """
 
 from __future__ import annotations
@@ -53,6 +56,10 @@ class PairResult:
     verdict: str  # "ok", "wrong", or "kink" (not differentiable there; analytical is a valid subgradient)
     kinks: list[tuple[int, ...]] = field(default_factory=list)
     wrong_count: int = 0
+    # At the first kink: the slopes from the left and from the right, and the analytical value between them.
+    kink_slopes: tuple[float, float, float] | None = None
+    # A fast-mode row: numerical and analytical are the projections v^T J u, not one element's values.
+    projection: bool = False
 
 
 @dataclass
@@ -91,6 +98,12 @@ class GradcheckReport:
             )
             for row in wrong:
                 index = _format_index(row.input_index)
+                if row.projection:
+                    lines.append(
+                        f"  output {row.output} w.r.t. {row.input_name}: the random projection v^T J u is "
+                        f"{row.numerical:.6g} numerically, {row.analytical:.6g} analytically"
+                    )
+                    continue
                 lines.append(
                     f"  output {row.output} w.r.t. {row.input_name}, element {index}"
                     + (f" (output element {_format_index(row.output_index)})" if row.output_index else "")
@@ -103,9 +116,12 @@ class GradcheckReport:
             if row.kinks:
                 shown = ", ".join(_format_index(i) for i in row.kinks[:5])
                 more = f" and {len(row.kinks) - 5} more" if len(row.kinks) > 5 else ""
+                left, right, analytical = row.kink_slopes or (float("nan"),) * 3
                 lines.append(
                     f"  not differentiable at {row.input_name} element(s) {shown}{more}: the one-sided slopes "
-                    "differ there (a kink, as ReLU or abs at 0); the analytical value lies between them"
+                    f"differ there (a kink, as ReLU or abs at 0; at {_format_index(row.kinks[0])} from the left "
+                    f"{left:.6g}, from the right {right:.6g}); the analytical value {analytical:.6g} lies between "
+                    "them, a valid subgradient"
                 )
         return "\n".join(lines)
 
@@ -122,7 +138,7 @@ def _table(rows: list[PairResult]) -> str:
             r.input_name,
             f"{r.max_abs_error:.2e}",
             f"{r.max_rel_error:.2e}",
-            _format_index(r.input_index),
+            "v^T J u" if r.projection else _format_index(r.input_index),
             f"{r.numerical:.6g}",
             f"{r.analytical:.6g}",
             {"ok": "ok", "wrong": "WRONG", "kink": "ok (kink)"}[r.verdict],
@@ -131,7 +147,8 @@ def _table(rows: list[PairResult]) -> str:
     ]
     widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(header)]
     fmt = "  " + " | ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*header), "  " + "-+-".join("-" * w for w in widths)] + [fmt.format(*r) for r in body])
+    lines = [fmt.format(*header), "  " + "-+-".join("-" * w for w in widths)] + [fmt.format(*r) for r in body]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -147,6 +164,16 @@ class _Subject:
         items = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
         self.call_args: list[Any] = []
         self.checked: list[tuple[str, Tensor]] = []
+        self._restore: list[tuple[Tensor, np.ndarray, Any]] = []
+        try:
+            self._set_up(items)
+        except BaseException:
+            # A GradcheckWarning turned into an error (-W error) may stop us halfway through the parameters:
+            # the ones already swapped for float64 copies must go back as they were.
+            self.restore()
+            raise
+
+    def _set_up(self, items: tuple) -> None:
         for position, item in enumerate(items):
             if isinstance(item, Tensor) and item.requires_grad:
                 copy = Tensor(_as_float64(item.data, f"input {position}"), requires_grad=True)
@@ -155,8 +182,7 @@ class _Subject:
             else:
                 self.call_args.append(item)
         # A Module (anything with named_parameters) has its parameters checked too, by their dotted names.
-        self._restore: list[tuple[Tensor, np.ndarray, Any]] = []
-        named = getattr(fn, "named_parameters", None)
+        named = getattr(self.fn, "named_parameters", None)
         if callable(named):
             for name, parameter in named():
                 if parameter.requires_grad:
@@ -165,7 +191,6 @@ class _Subject:
                     parameter.grad = None
                     self.checked.append((name, parameter))
         if not self.checked:
-            self.restore()
             raise ValueError(
                 "gradcheck: nothing to check, since no input requires grad; create the inputs with "
                 "requires_grad=True (or pass a Module with parameters)"
@@ -249,20 +274,27 @@ def _structural_problems(subject: _Subject, outputs: Sequence[Tensor], rng: np.r
                 f"the gradient of {name} has shape {tensor.grad.shape} and dtype {tensor.grad.dtype}, "
                 f"but {name} has shape {tensor.shape} and dtype {tensor.dtype}"
             )
-        if np.any(grad != 0):
+        if np.any(grad != 0):  # NaN counts too: argmax finds the first one
             index = np.unravel_index(np.argmax(np.abs(grad)), grad.shape)
-            problems.append(
-                f"backward is not linear in the upstream gradient: a zero upstream gradient gave {name} a "
-                f"nonzero gradient ({grad[index]:.6g} at element {_format_index(tuple(int(i) for i in index))})"
-            )
+            where = f"{grad[index]:.6g} at element {_format_index(tuple(int(i) for i in index))}"
+            if np.isfinite(grad[index]):
+                problems.append(
+                    f"backward is not linear in the upstream gradient: a zero upstream gradient gave {name} a "
+                    f"nonzero gradient ({where})"
+                )
+            else:
+                problems.append(
+                    f"backward is not linear in the upstream gradient: a zero upstream gradient gave {name} a "
+                    f"non-finite gradient ({where}), as 0 * inf does where a derivative is infinite"
+                )
     upstream = [rng.standard_normal(o.shape) for o in outputs]
     first = _backward(subject, outputs, upstream)
     second = _backward(subject, outputs, upstream)
     for (name, _), a, b in zip(subject.checked, first, second):
-        if not np.array_equal(a, b):
+        if not np.array_equal(a, b, equal_nan=True):
             problems.append(
                 f"backward is not repeatable: the same upstream gradient gave {name} different gradients "
-                f"(largest difference {np.max(np.abs(a - b)):.3g})"
+                f"(largest difference {np.nanmax(np.abs(a - b)):.3g})"
             )
     return problems
 
@@ -270,58 +302,112 @@ def _structural_problems(subject: _Subject, outputs: Sequence[Tensor], rng: np.r
 def _analytical_jacobian(subject: _Subject, outputs: Sequence[Tensor]) -> list[list[np.ndarray]]:
     """jacobian[k][i] has shape (outputs[k].size, checked[i].size): one backward per output element."""
     jacobians = []
-    for k, out in enumerate(outputs):
+    for out in outputs:
         rows = [np.zeros((out.size, t.size)) for _, t in subject.checked]
         if out.requires_grad:
+            seed = np.zeros(out.shape)
+            flat_seed = seed.reshape(-1)
             for j in range(out.size):
-                seed = [np.zeros(o.shape) for o in outputs]
-                seed[k].flat[j] = 1.0
-                for i, grad in enumerate(_backward(subject, [out], [seed[k]])):
+                flat_seed[j] = 1.0
+                for i, grad in enumerate(_backward(subject, [out], [seed])):
                     rows[i][j] = grad.ravel()
+                flat_seed[j] = 0.0
         jacobians.append(rows)
     return jacobians
 
 
-def _numerical_jacobian(subject: _Subject, eps: float) -> tuple[list, list, list]:
-    """Central, forward and backward difference Jacobians, laid out like `_analytical_jacobian`'s."""
+# Where the one-sided slopes disagree, they are taken again with a step this much smaller (see the module's doc).
+_CLOSER = 0.1
+
+
+@dataclass
+class _Numerical:
+    """Finite-difference Jacobians, laid out like `_analytical_jacobian`'s: [output][checked leaf]."""
+
+    central: list[list[np.ndarray]]
+    left: list[list[np.ndarray]]  # (f(x) - f(x - h)) / h
+    right: list[list[np.ndarray]]  # (f(x + h) - f(x)) / h
+    kink: list[list[np.ndarray]]  # True where the one-sided slopes disagree with both steps: not differentiable
+
+
+def _slopes(subject: _Subject, flat: np.ndarray, element: int, step: float, base: list[np.ndarray]) -> list:
+    """(central, left, right) differences of every output, raveled, for one element of one leaf."""
+    original = flat[element]
+    flat[element] = original + step
+    plus = subject.output_arrays()
+    flat[element] = original - step
+    minus = subject.output_arrays()
+    flat[element] = original
+    return [
+        (((p - m) / (2 * step)).ravel(), ((b - m) / step).ravel(), ((p - b) / step).ravel())
+        for p, m, b in zip(plus, minus, base)
+    ]
+
+
+def _numerical_jacobian(subject: _Subject, eps: float, atol: float, rtol: float) -> _Numerical:
+    """Central differences, one-sided ones, and where the one-sided slopes say the function has a kink."""
     base = subject.output_arrays()
-    central = [[np.zeros((b.size, t.size)) for _, t in subject.checked] for b in base]
-    forward = [[np.zeros((b.size, t.size)) for _, t in subject.checked] for b in base]
-    backward = [[np.zeros((b.size, t.size)) for _, t in subject.checked] for b in base]
+
+    def empty(dtype: type = float) -> list[list[np.ndarray]]:
+        return [[np.zeros((b.size, t.size), dtype=dtype) for _, t in subject.checked] for b in base]
+
+    numerical = _Numerical(empty(), empty(), empty(), empty(bool))
     for i, (_, tensor) in enumerate(subject.checked):
         flat = tensor.data.reshape(-1)  # a view: writing to it perturbs the leaf
         for e in range(flat.size):
-            original = flat[e]
-            flat[e] = original + eps
-            plus = subject.output_arrays()
-            flat[e] = original - eps
-            minus = subject.output_arrays()
-            flat[e] = original
-            for k in range(len(base)):
-                central[k][i][:, e] = ((plus[k] - minus[k]) / (2 * eps)).ravel()
-                forward[k][i][:, e] = ((plus[k] - base[k]) / eps).ravel()
-                backward[k][i][:, e] = ((base[k] - minus[k]) / eps).ravel()
-    return central, forward, backward
+            slopes = _slopes(subject, flat, e, eps, base)
+            spreads = [np.abs(right - left) for _, left, right in slopes]
+            if any(np.any(spread > atol + rtol * np.abs(central)) for (central, _, _), spread in zip(slopes, spreads)):
+                slopes = _slopes(subject, flat, e, eps * _CLOSER, base)
+                for k, ((central, left, right), spread) in enumerate(zip(slopes, spreads)):
+                    closer_spread = np.abs(right - left)
+                    numerical.kink[k][i][:, e] = (closer_spread > atol + rtol * np.abs(central)) & (
+                        closer_spread >= 0.5 * spread
+                    )
+            for k, (central, left, right) in enumerate(slopes):
+                numerical.central[k][i][:, e] = central
+                numerical.left[k][i][:, e] = left
+                numerical.right[k][i][:, e] = right
+    return numerical
 
 
-def _compare(subject, outputs, analytical, central, forward, backward, atol, rtol) -> list[PairResult]:
+def _compare(
+    subject: _Subject,
+    outputs: Sequence[Tensor],
+    analytical: list[list[np.ndarray]],
+    numerical: _Numerical,
+    atol: float,
+    rtol: float,
+) -> list[PairResult]:
     rows = []
     for k, out in enumerate(outputs):
         for i, (name, tensor) in enumerate(subject.checked):
-            a, n = analytical[k][i], central[k][i]
-            error = np.abs(a - n)
-            allowed = atol + rtol * np.abs(n)
-            bad = error > allowed
-            # A kink: the one-sided slopes disagree, and the analytical value is a subgradient between them.
-            low = np.minimum(forward[k][i], backward[k][i])
-            high = np.maximum(forward[k][i], backward[k][i])
-            kink = bad & (high - low > allowed) & (a >= low - allowed) & (a <= high + allowed)
-            wrong = bad & ~kink
-            score = np.where(wrong, error / allowed, 0.0) if wrong.any() else error / allowed
-            if error.size == 0:
+            a, n = analytical[k][i], numerical.central[k][i]
+            if a.size == 0:
                 continue
+            with np.errstate(invalid="ignore"):  # inf - inf where both are the same infinity
+                error = np.where(a == n, 0.0, np.abs(a - n))
+            allowed = atol + rtol * np.abs(n)
+            bad = ~(error <= allowed)  # NaN is never within tolerance
+            # A kink: the one-sided slopes disagree, and the analytical value is a subgradient between them.
+            low = np.minimum(numerical.left[k][i], numerical.right[k][i])
+            high = np.maximum(numerical.left[k][i], numerical.right[k][i])
+            kink = numerical.kink[k][i] & (a >= low - allowed) & (a <= high + allowed)
+            wrong = bad & ~kink
+            # The worst element shown: the worst wrong one, else the worst of those that are not kinks.
+            score = np.where(wrong, np.nan_to_num(error / allowed, nan=np.inf), 0.0)
+            if not wrong.any():
+                score = np.where(kink, 0.0, error / allowed)
             j, e = np.unravel_index(int(np.argmax(score)), error.shape)
-            verdict = "wrong" if wrong.any() else ("kink" if kink.any() else "ok")
+            kink_slopes = None
+            if kink.any():
+                first_kink = np.nonzero(kink.T)  # element-major, so the first kink of the first element
+                kj, ke = int(first_kink[1][0]), int(first_kink[0][0])
+                kink_slopes = (
+                    float(numerical.left[k][i][kj, ke]),
+                    float(numerical.right[k][i][kj, ke]),
+                    float(a[kj, ke]),
+                )
             rows.append(
                 PairResult(
                     output=k,
@@ -332,35 +418,60 @@ def _compare(subject, outputs, analytical, central, forward, backward, atol, rto
                     output_index=tuple(int(x) for x in np.unravel_index(j, out.shape)),
                     numerical=float(n[j, e]),
                     analytical=float(a[j, e]),
-                    verdict=verdict,
+                    verdict="wrong" if wrong.any() else ("kink" if kink.any() else "ok"),
                     kinks=sorted(
                         {tuple(int(x) for x in np.unravel_index(c, tensor.shape)) for c in np.nonzero(kink)[1]}
                     ),
                     wrong_count=int(wrong.sum()),
+                    kink_slopes=kink_slopes,
                 )
             )
     return rows
 
 
-def _fast_check(
+def _fast_rows(
     subject: _Subject, outputs: Sequence[Tensor], eps: float, atol: float, rtol: float, rng: np.random.Generator
-) -> bool:
-    """Compare v^T J u with its finite-difference estimate, for random u (per input) and v."""
+) -> list[PairResult]:
+    """For each (output k, leaf i), compare v_k^T J_ki u_i with its finite-difference estimate (random u, v).
+
+    One backward per output and two forwards per leaf, whatever their sizes.
+    """
     upstream = [rng.standard_normal(o.shape) for o in outputs]
-    grads = _backward(subject, outputs, upstream)
-    for (_, tensor), grad in zip(subject.checked, grads):
-        direction = rng.standard_normal(tensor.shape)
-        analytical = float(np.sum(grad * direction))
+    directions = [rng.standard_normal(t.shape) for _, t in subject.checked]
+    analytical = np.zeros((len(outputs), len(subject.checked)))
+    for k, out in enumerate(outputs):
+        if out.requires_grad:
+            grads = _backward(subject, [out], [upstream[k]])
+            analytical[k] = [np.sum(grad * direction) for grad, direction in zip(grads, directions)]
+    numerical = np.zeros_like(analytical)
+    for i, (_, tensor) in enumerate(subject.checked):
         original = tensor.data.copy()
-        tensor.data[...] = original + eps * direction
+        tensor.data[...] = original + eps * directions[i]
         plus = subject.output_arrays()
-        tensor.data[...] = original - eps * direction
+        tensor.data[...] = original - eps * directions[i]
         minus = subject.output_arrays()
         tensor.data[...] = original
-        numerical = sum(float(np.sum(v * (p - m))) for v, p, m in zip(upstream, plus, minus)) / (2 * eps)
-        if abs(analytical - numerical) > atol + rtol * abs(numerical):
-            return False
-    return True
+        numerical[:, i] = [np.sum(v * (p - m)) / (2 * eps) for v, p, m in zip(upstream, plus, minus)]
+    rows = []
+    for k in range(len(outputs)):
+        for i, (name, _) in enumerate(subject.checked):
+            a, n = float(analytical[k, i]), float(numerical[k, i])
+            error = abs(a - n)
+            rows.append(
+                PairResult(
+                    output=k,
+                    input_name=name,
+                    max_abs_error=error,
+                    max_rel_error=error / max(abs(n), 1e-12),
+                    input_index=(),
+                    output_index=(),
+                    numerical=n,
+                    analytical=a,
+                    verdict="ok" if error <= atol + rtol * abs(n) else "wrong",  # NaN is wrong
+                    projection=True,
+                )
+            )
+    return rows
 
 
 def gradcheck_report(
@@ -384,18 +495,15 @@ def gradcheck_report(
             problems = _structural_problems(subject, outputs, rng)
             if problems:
                 return GradcheckReport([], problems, atol, rtol, eps)
-            if fast_mode and _fast_check(subject, outputs, eps, atol, rtol, rng):
-                rows = [
-                    PairResult(k, name, 0.0, 0.0, (), (), float("nan"), float("nan"), "ok")
-                    for k in range(len(outputs))
-                    for name, _ in subject.checked
-                ]
-                return GradcheckReport(rows, [], atol, rtol, eps, mode="fast")
+            if fast_mode:
+                rows = _fast_rows(subject, outputs, eps, atol, rtol, rng)
+                if all(row.verdict == "ok" for row in rows):
+                    return GradcheckReport(rows, [], atol, rtol, eps, mode="fast")
             analytical = _analytical_jacobian(subject, outputs)
-            central, forward, backward = _numerical_jacobian(subject, eps)
+            numerical = _numerical_jacobian(subject, eps, atol, rtol)
         except BackwardError as error:
             return GradcheckReport([], [str(error)], atol, rtol, eps)
-        rows = _compare(subject, outputs, analytical, central, forward, backward, atol, rtol)
+        rows = _compare(subject, outputs, analytical, numerical, atol, rtol)
         return GradcheckReport(rows, [], atol, rtol, eps, mode="full (fast check failed)" if fast_mode else "full")
     finally:
         subject.restore()
@@ -420,9 +528,11 @@ def gradcheck(
 
     Before comparing values it checks the gradients' shapes and dtypes, that a zero upstream gradient gives
     zero gradients, and that backward gives the same result twice. With ``fast_mode=True`` it first compares
-    one random projection ``v^T J u`` per input (cheap for large inputs) and falls back to the full check, with
-    its report, only when that fails. Points where the function has a kink are reported as not differentiable,
-    not as wrong, as long as the analytical value lies between the one-sided slopes.
+    one random projection ``v^T J u`` per (output, input) pair (one backward per output and two forwards per
+    input, whatever their sizes; ``u`` and ``v`` come from a generator seeded with `seed`, so ``np.random`` is
+    left alone) and falls back to the full check, with its report, only when that fails. Points where the
+    function has a kink are reported as not differentiable (with a `GradcheckWarning`), not as wrong, as long
+    as the analytical value lies between the one-sided slopes.
 
     Returns True; on a wrong gradient raises `GradcheckError` whose message names the output, the input (or
     parameter), the worst element and its numerical and analytical values, or returns False when
