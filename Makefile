@@ -33,9 +33,15 @@ bench:
 	$(MAKE) venv EXTRAS=test,examples,dev,bench
 	$(BIN)/python benchmarks/run_all.py
 
+# The site goes to site/; --strict turns every warning (a broken link, a missing page or reference) into an error.
+docs:
+	$(MAKE) venv EXTRAS=test,examples,dev,docs
+	$(BIN)/python scripts/make_doc_images.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache site

@@ -1,4 +1,4 @@
-"""Draw the pictures of docs/graphs.md into docs/images/ (SVG; ``--format png`` to look at them as PNG).
+"""Draw the pictures of the docs into docs/images/ (SVG; ``--format png`` to look at them as PNG).
 
 Every picture comes from a small, seeded computation, so running this again gives the same files. Needs
 Graphviz's ``dot``. Run it from anywhere: ``python scripts/make_doc_images.py [--out DIR] [--format svg|png]``.
@@ -115,7 +115,21 @@ def dead_relu() -> graphviz.Digraph:
     return draw_graph(loss, model)
 
 
+def autograd_example() -> graphviz.Digraph:
+    """The first example of docs/tensor-and-autograd.md, y = sum(w * x), after backward.
+
+    The leaf w gets its gradient; x (data) needs none, so no edge leads to it.
+    """
+    w = Tensor([0.5, -1.0], requires_grad=True)
+    x = Tensor(np.array([2.0, 3.0]))
+    y = (w * x).sum()
+    with tg.retain_grads():
+        y.backward()
+    return draw_graph(y, names={"w": w, "y": y}, show_data=True, rankdir="LR")
+
+
 PICTURES: dict[str, Callable[[], graphviz.Digraph]] = {
+    "autograd-example": autograd_example,
     "tutorial-001-before": tutorial_before,
     "tutorial-001-after": tutorial_after,
     "micrograd": micrograd,

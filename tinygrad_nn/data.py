@@ -96,6 +96,9 @@ DATASET_SOURCES: dict[str, DatasetSource] = {
     ),
 }
 
+"""Where each data set's four IDX files come from: ``"fashion-mnist"`` and ``"mnist"`` to a `DatasetSource` (its
+mirrors, the published MD5 of each file, and the folders an operating system package installs them into)."""
+
 _TRAIN_IMAGES, _TRAIN_LABELS = "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"
 _TEST_IMAGES, _TEST_LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
 _IDX_FILES = (_TRAIN_IMAGES, _TRAIN_LABELS, _TEST_IMAGES, _TEST_LABELS)
