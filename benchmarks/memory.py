@@ -99,7 +99,9 @@ def report(result: dict) -> list[str]:
     lines.append(
         f"After one more step: its node freed once the loss goes out of scope: {result['node_freed']}; "
         f"arrays saved for backward freed by backward itself: {result['saved_freed_after_backward']}; "
-        f"traced memory left over (the parameters' new .grad arrays): {result['leftover_kb']:.1f} KiB."
+        f"numpy memory after the step minus before it: {result['leftover_kb']:.1f} KiB (the step's graph and "
+        "saved arrays are gone; what remains is the parameters' new gradients, and the previous step's loss "
+        "is no longer held)."
     )
     return lines
 

@@ -85,8 +85,8 @@ def pytorch(x, targets, x_test, y_test, torch) -> tuple[float, float]:
     return seconds, accuracy
 
 
-def run(samples: int | None = None, rounds: int = 2) -> dict:
-    """Alternate ours and PyTorch `rounds` times; keep each one's fastest epoch."""
+def run(samples: int | None = None, rounds: int = 1) -> dict:
+    """Alternate ours and PyTorch `rounds` times (a full epoch each); keep each one's fastest."""
     x, targets, x_test, y_test = data(samples)
     torch = torch_or_none()
     results: dict[str, list] = {"tinygrad_nn": [], "pytorch": []}
