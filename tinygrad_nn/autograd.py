@@ -76,11 +76,11 @@ class BackwardError(RuntimeError):
 
 
 class _BackwardShapeError(BackwardError, ValueError):
-    pass
+    """A backward returned a gradient that cannot be reduced to its input's shape."""
 
 
 class _BackwardTypeError(BackwardError, TypeError):
-    pass
+    """A backward returned a gradient that is not a floating-point array."""
 
 
 class AnomalyError(RuntimeError, FloatingPointError):
