@@ -458,3 +458,11 @@ def test_graph_with_missing_weights_names_the_weights_file(tmp_path):
     )
     assert status == 2
     assert re.search(r"nothing\.npz.*(does not exist|no such file|not found|missing)", stderr, re.IGNORECASE)
+
+
+def test_an_out_folder_that_cannot_be_created_is_a_message_not_a_traceback(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert cli.main(["demo", "--out", str(blocker / "inside")]) == 2
+    error = capsys.readouterr().err
+    assert "cannot create the folder" in error and "Traceback" not in error

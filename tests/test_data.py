@@ -505,7 +505,8 @@ def test_load_digits_rejects_a_bad_test_size(test_size):
 
 def test_load_digits_without_scikit_learn_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # makes the import fail as if not installed
-    with pytest.raises(ImportError, match=r'pip install "tinygrad-nn\[examples\]"'):
+    # The package is not on PyPI: the advice must work (scikit-learn alone, or the extras from a clone).
+    with pytest.raises(ImportError, match=r'pip install scikit-learn .*pip install -e "\.\[examples\]"'):
         load_digits()
 
 

@@ -196,6 +196,10 @@ def test_softmax_family_is_stable_at_large_inputs():
     np.testing.assert_allclose(log_probabilities, [[0.0, -1000.0, -2000.0]])
 
 
+def test_identity_ignores_arguments_as_pytorch_does():
+    assert nn.Identity(54, unused=1)(Tensor([1.0])).item() == 1.0
+
+
 def test_identity_returns_its_input_itself():
     x = Tensor(np.ones(3))
     assert nn.Identity()(x) is x

@@ -200,6 +200,13 @@ def test_cross_entropy_with_every_target_ignored_is_nan_like_pytorch():
     assert np.isnan(loss.item())
 
 
+@pytest.mark.parametrize("shape, targets", [((2, 3), [-100, -100]), ((2, 3, 4), np.full((2, 4), -100))])
+def test_cross_entropy_with_every_target_ignored_has_a_zero_gradient_like_pytorch(shape, targets):
+    logits = Tensor(np.random.default_rng(0).standard_normal(shape), requires_grad=True)
+    F.cross_entropy(logits, np.array(targets)).backward()
+    np.testing.assert_array_equal(logits.grad, np.zeros(shape))
+
+
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("with_weight", [False, True])
 def test_cross_entropy_with_probability_targets(rng, reduction, with_weight):

@@ -797,3 +797,14 @@ def test_matmul_with_an_ndarray_on_either_side(rng):
 def test_matmul_shape_errors(shape_a, shape_b, message):
     with pytest.raises(ValueError, match=message):
         leaf(np.ones(shape_a)) @ leaf(np.ones(shape_b))
+
+
+def test_an_integer_tensor_to_a_negative_integer_power_says_so():
+    with pytest.raises(ValueError, match=r"pow: \(3,\) \*\* \(\): Integers to negative integer powers"):
+        Tensor(np.array([1, 2, 3])) ** -1
+
+
+def test_softmax_of_an_integer_tensor_computes_in_float64():
+    out = Tensor(np.array([1, 2, 3])).softmax()
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out.data, np.exp([1, 2, 3]) / np.exp([1, 2, 3]).sum())

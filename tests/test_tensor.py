@@ -394,6 +394,29 @@ def test_numpy_scalar_on_the_left_gives_a_tensor():
     assert result.requires_grad
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [
+        lambda t: t + np.float64(1.5),
+        lambda t: t * np.int64(2),
+        lambda t: np.float64(2) - t,
+        lambda t: t / np.sqrt(16),  # the everyday case: a scale computed with numpy
+        lambda t: t.clip(np.float64(0.1), np.float64(0.9)),
+    ],
+)
+def test_numpy_scalars_never_upcast_float32_as_in_pytorch(expression):
+    t = Tensor(np.ones(3, np.float32), requires_grad=True)
+    out = expression(t)
+    assert out.dtype == np.float32
+    out.sum().backward()
+    assert t.grad.dtype == np.float32
+
+
+def test_a_0d_float64_array_still_promotes_as_in_numpy():
+    t = Tensor(np.ones(3, np.float32))
+    assert (t * np.array(2.0)).dtype == np.float64
+
+
 # --------------------------------------------------------------------------------------------------------------
 # float32 stays float32
 # --------------------------------------------------------------------------------------------------------------

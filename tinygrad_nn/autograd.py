@@ -341,6 +341,8 @@ class Function:
         # Every op of every model comes through here, so this is written for speed: no helper calls, no
         # comprehensions, and the one-, two- and three-input cases (Linear with a bias is the commonest op of
         # all) without a loop. An input's edge is its node, or itself for a leaf that requires grad, or None.
+        # A numpy scalar (np.sqrt(d), arr.mean()) becomes a Python number, so it never upcasts a float32 tensor:
+        # PyTorch's rule for numbers, where numpy's own would make np.float64 win.
         ctx = cls.__new__(cls)
         count = len(inputs)
         if count > 3 or count == 0:
@@ -353,6 +355,8 @@ class Function:
                     if item._requires_grad:
                         edges[position] = item._node or item
                         record = True
+                elif isinstance(item, np.generic):
+                    arrays[position] = item.item()
             edges = tuple(edges)
         else:
             first = inputs[0]
@@ -361,6 +365,8 @@ class Function:
                 first = first.data
             else:
                 first_edge = None
+                if isinstance(first, np.generic):
+                    first = first.item()
             if count == 1:
                 arrays = (first,)
                 edges = (first_edge,)
@@ -372,6 +378,8 @@ class Function:
                     second = second.data
                 else:
                     second_edge = None
+                    if isinstance(second, np.generic):
+                        second = second.item()
                 if count == 2:
                     arrays = (first, second)
                     edges = (first_edge, second_edge)
@@ -383,6 +391,8 @@ class Function:
                         third = third.data
                     else:
                         third_edge = None
+                        if isinstance(third, np.generic):
+                            third = third.item()
                     arrays = (first, second, third)
                     edges = (first_edge, second_edge, third_edge)
                     record = first_edge is not None or second_edge is not None or third_edge is not None

@@ -51,7 +51,8 @@ def _need(module: str) -> Any:
         return importlib.import_module(module)
     except ImportError:
         raise CommandError(
-            f"this command needs {module}, which is not installed: pip install 'tinygrad-nn[examples]'"
+            f"this command needs {module}, which is not installed: pip install {module} (in a clone, "
+            "pip install -e '.[examples]' installs it with the other extras)"
         ) from None
 
 
@@ -209,11 +210,14 @@ def _draw(loss: Tensor, model: nn.Module, path: Path) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _output_folder(path: str) -> Path:
+def _output_folder(path: str | Path) -> Path:
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise CommandError(f"--out {folder} is a file; give a folder for the outputs")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"--out {folder}: cannot create the folder ({error.strerror or error})") from None
     return folder
 
 
@@ -434,7 +438,7 @@ def command_graph(args: argparse.Namespace) -> None:
     label = np.array([0])
     loss = tutorial_loss(model(sample), label) if kind == "tutorial" else F.cross_entropy(model(sample), label)
     loss.backward()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _output_folder(out.parent)
     print(f"wrote {_draw_to(save_graph, loss, model, out, args.max_depth)} ({classes} classes, {features} inputs)")
 
 
@@ -508,8 +512,15 @@ def build_parser() -> argparse.ArgumentParser:
     tutorials.set_defaults(run=command_tutorials)
 
     train = commands.add_parser("train", help="train the tutorial network or an MLP on a data set")
-    train.add_argument("--dataset", choices=("digits", "fashion-mnist", "mnist"), default="digits")
-    train.add_argument("--model", choices=("tutorial", "mlp"), default="mlp")
+    train.add_argument(
+        "--dataset",
+        choices=("digits", "fashion-mnist", "mnist"),
+        default="digits",
+        help="default: digits (no download)",
+    )
+    train.add_argument(
+        "--model", choices=("tutorial", "mlp"), default="mlp", help="tutorial 001's network, or an MLP (default)"
+    )
     train.add_argument(
         "--hidden",
         type=_hidden_sizes,
@@ -536,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="learning rate: cosine annealing over the epochs (default for mlp) or constant (default for tutorial)",
     )
     train.add_argument("--seed", type=int, default=0, help="seed for the weights and the order (default: 0)")
-    train.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    train.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default: float32")
     train.add_argument("--no-shuffle", action="store_true", help="keep the data set's order (as the tutorials do)")
     train.add_argument(
         "--data-root", default=None, help="folder holding the IDX files (default: search, then download)"

@@ -396,7 +396,8 @@ def load_digits(
         from sklearn.datasets import load_digits as sklearn_load_digits
     except ImportError as error:
         raise ImportError(
-            'load_digits needs scikit-learn, which is not installed: pip install "tinygrad-nn[examples]"'
+            "load_digits needs scikit-learn, which is not installed: pip install scikit-learn (in a clone of "
+            'tinygrad_nn, pip install -e ".[examples]" installs it with the other extras)'
         ) from error
     digits = sklearn_load_digits()
     sample_count = len(digits.target)

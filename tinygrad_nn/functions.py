@@ -38,11 +38,16 @@ def _shape(value: Any) -> tuple:
     return np.shape(value)
 
 
-def _broadcast_error(name: str, symbol: str, a: Any, b: Any) -> ValueError:
-    return ValueError(
-        f"{name}: {_shape(a)} {symbol} {_shape(b)}: these shapes do not broadcast together "
-        "(compared from the last axis, each pair of sizes must be equal or one of them 1)"
-    )
+def _broadcast_error(name: str, symbol: str, a: Any, b: Any, error: ValueError | None = None) -> ValueError:
+    """The ValueError an elementwise op raises: about the shapes when they do not broadcast, else numpy's own."""
+    try:
+        np.broadcast_shapes(_shape(a), _shape(b))
+    except ValueError:
+        return ValueError(
+            f"{name}: {_shape(a)} {symbol} {_shape(b)}: these shapes do not broadcast together "
+            "(compared from the last axis, each pair of sizes must be equal or one of them 1)"
+        )
+    return ValueError(f"{name}: {_shape(a)} {symbol} {_shape(b)}: {error}")
 
 
 def _expand_reduced(grad: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
@@ -73,8 +78,8 @@ class Add(Primitive):
     def forward(ctx, a, b):
         try:
             return np.add(a, b)
-        except ValueError:
-            raise _broadcast_error("add", "+", a, b) from None
+        except ValueError as error:
+            raise _broadcast_error("add", "+", a, b, error) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -90,8 +95,8 @@ class Sub(Primitive):
     def forward(ctx, a, b):
         try:
             return np.subtract(a, b)
-        except ValueError:
-            raise _broadcast_error("sub", "-", a, b) from None
+        except ValueError as error:
+            raise _broadcast_error("sub", "-", a, b, error) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -108,8 +113,8 @@ class Mul(Primitive):
         ctx._saved = (a, b)
         try:
             return np.multiply(a, b)
-        except ValueError:
-            raise _broadcast_error("mul", "*", a, b) from None
+        except ValueError as error:
+            raise _broadcast_error("mul", "*", a, b, error) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -128,8 +133,8 @@ class Div(Primitive):
         ctx._saved = (a, b)
         try:
             return np.true_divide(a, b)
-        except ValueError:
-            raise _broadcast_error("div", "/", a, b) from None
+        except ValueError as error:
+            raise _broadcast_error("div", "/", a, b, error) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -167,8 +172,8 @@ class Pow(Primitive):
     def forward(ctx, base, exponent):
         try:
             out = np.power(base, exponent)
-        except ValueError:
-            raise _broadcast_error("pow", "**", base, exponent) from None
+        except ValueError as error:
+            raise _broadcast_error("pow", "**", base, exponent, error) from None
         ctx._saved = (base, exponent, out)
         return out
 
@@ -201,8 +206,8 @@ class Maximum(Primitive):
         ctx._saved = (a, b)
         try:
             return np.maximum(a, b)
-        except ValueError:
-            raise _broadcast_error("maximum", "vs", a, b) from None
+        except ValueError as error:
+            raise _broadcast_error("maximum", "vs", a, b, error) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -220,8 +225,8 @@ class Minimum(Primitive):
         ctx._saved = (a, b)
         try:
             return np.minimum(a, b)
-        except ValueError:
-            raise _broadcast_error("minimum", "vs", a, b) from None
+        except ValueError as error:
+            raise _broadcast_error("minimum", "vs", a, b, error) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -408,6 +413,9 @@ class Clip(Primitive):
     def forward(ctx, x, low=None, high=None):
         if low is None and high is None:
             raise ValueError("clip: give min, max or both")
+        # Bounds are numbers (numpy scalars too), so they never upcast x, as for every other op.
+        low = low.item() if isinstance(low, np.generic) else low
+        high = high.item() if isinstance(high, np.generic) else high
         ctx._saved = (x, low, high)
         return np.clip(x, low, high)
 
@@ -774,6 +782,8 @@ class Softmax(Primitive):
     @staticmethod
     def forward(ctx, x, axis=-1):
         shifted = x - np.max(x, axis=axis, keepdims=True)
+        if shifted.dtype.kind != "f":  # integers: in float64, as np.exp would
+            shifted = shifted.astype(np.float64)
         out = np.exp(shifted, out=shifted)
         out /= np.sum(out, axis=axis, keepdims=True)
         ctx._saved = (out, axis)
@@ -977,6 +987,8 @@ class CrossEntropy(Primitive):
     @staticmethod
     def backward(ctx, grad):
         log_probs, picked, sample_weight, count, reduction, ndim = ctx._saved
+        if reduction == "mean" and count == 0:  # every target ignored: the loss is NaN, the gradient 0 (PyTorch)
+            return np.zeros_like(log_probs) if ndim <= 2 else _class_axis_back(np.zeros_like(log_probs), ndim), None
         scale = _loss_grad_scale(grad, reduction, count) * sample_weight  # per sample
         grad_scores = np.exp(log_probs) * scale[..., np.newaxis]
         # Each sample has exactly one target, so a plain fancy-index update is safe (no repeated index).

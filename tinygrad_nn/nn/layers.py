@@ -57,9 +57,9 @@ class Linear(Module):
             return functions.Linear.apply(x, self.weight, self.bias)
         except ValueError:
             shape = np.shape(x)
-            got = f"{shape[-1]} features" if shape else "a 0-d input"
+            got = f"input with {shape[-1]} features" if shape else "a 0-d input"
             raise ValueError(
-                f"Linear(in_features={self.in_features}) got input with {got} (input shape {shape}); "
+                f"Linear(in_features={self.in_features}) got {got} (input shape {shape}); "
                 f"its last axis must have {self.in_features} values"
             ) from None
 
@@ -125,7 +125,10 @@ class LogSoftmax(Module):
 
 
 class Identity(Module):
-    """Returns its input unchanged (a placeholder layer)."""
+    """Returns its input unchanged (a placeholder layer); like PyTorch's, it ignores any arguments."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
 
     def forward(self, x: Any) -> Any:
         """Return `x`."""
