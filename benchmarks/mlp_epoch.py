@@ -1,5 +1,7 @@
-"""Benchmark 6: one epoch of `tinygrad-nn train --model mlp` on Fashion-MNIST (784-512-256-10, ReLU, cross-entropy,
-Adam, batch 64, float32, 60,000 images): ours against PyTorch training the same network from the same weights.
+"""Benchmark 6: one epoch of `tinygrad-nn train --dataset fashion-mnist --model mlp`.
+
+784-512-256-10, ReLU, cross-entropy, Adam, batch 64, float32, 60,000 images: ours against PyTorch training the
+same network from the same weights.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ BENCHMARKS = {
     "micrograd_demo": "3. micrograd's demo MLP (2-16-16-1, 100 points), one step",
     "tutorial_001_epoch": "4. One epoch of tutorial 001's network over Fashion-MNIST, one image at a time (float32)",
     "memory": "5. Memory over ten epochs, and the graph of a step freed",
-    "mlp_epoch": "6. One epoch of `tinygrad-nn train --model mlp` on Fashion-MNIST (784-512-256-10, Adam, batch 64)",
+    "mlp_epoch": "6. One epoch of `tinygrad-nn train --dataset fashion-mnist --model mlp` (784-512-256-10, Adam)",
 }
 MODES = {
     "off": "without PyTorch in the process",
