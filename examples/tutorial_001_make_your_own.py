@@ -74,28 +74,20 @@ class Neural_Network:
         self.optimizer.step()
 
 
-def books_update(w_ih: np.ndarray, w_ho: np.ndarray, inputs: np.ndarray, targets: np.ndarray, lr: float):
-    """The book's update as it writes it (typo mended): its hidden error leaves out the output sigmoid's slope."""
-    sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
-    inputs, targets = inputs.reshape(-1, 1), targets.reshape(-1, 1)
-    hidden_outputs = sigmoid(w_ih @ inputs)
-    final_outputs = sigmoid(w_ho @ hidden_outputs)
-    output_errors = targets - final_outputs
-    hidden_errors = w_ho.T @ output_errors
-    w_ho = w_ho + lr * (output_errors * final_outputs * (1.0 - final_outputs)) @ hidden_outputs.T
-    w_ih = w_ih + lr * (hidden_errors * hidden_outputs * (1.0 - hidden_outputs)) @ inputs.T
-    return w_ih, w_ho
+def hand_written_update(
+    w_ih: np.ndarray, w_ho: np.ndarray, inputs: np.ndarray, targets: np.ndarray, lr: float, books_rule: bool = False
+):
+    """The book's update in plain numpy, with the text's typo mended and the exact hidden error (see above).
 
-
-def hand_written_update(w_ih: np.ndarray, w_ho: np.ndarray, inputs: np.ndarray, targets: np.ndarray, lr: float):
-    """The book's update in plain numpy, with the text's typo mended and the exact hidden error (see above)."""
+    With ``books_rule=True`` the hidden error is the book's ``W_ho.T @ E_o``, without the output sigmoid's slope.
+    """
     sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
     inputs, targets = inputs.reshape(-1, 1), targets.reshape(-1, 1)
     hidden_outputs = sigmoid(w_ih @ inputs)
     final_outputs = sigmoid(w_ho @ hidden_outputs)
     output_errors = targets - final_outputs
     output_deltas = output_errors * final_outputs * (1.0 - final_outputs)
-    hidden_errors = w_ho.T @ output_deltas  # the book has w_ho.T @ output_errors here
+    hidden_errors = w_ho.T @ (output_errors if books_rule else output_deltas)
     w_ho = w_ho + lr * output_deltas @ hidden_outputs.T
     w_ih = w_ih + lr * (hidden_errors * hidden_outputs * (1.0 - hidden_outputs)) @ inputs.T
     return w_ih, w_ho
@@ -149,7 +141,7 @@ def reproduce(out_dir: Path | None = None, samples: int | None = None) -> list[R
     inputs, targets = np.array([0.9, 0.1, 0.5]), np.array([0.99, 0.01, 0.01])
     network.train(inputs, targets)
     expected_ih, expected_ho = hand_written_update(w_ih, w_ho, inputs, targets, 0.3)
-    books_ih, _ = books_update(w_ih, w_ho, inputs, targets, 0.3)
+    books_ih, _ = hand_written_update(w_ih, w_ho, inputs, targets, 0.3, books_rule=True)
     rows = [
         (
             "train(): W_ho after one step vs the book's update",

@@ -482,6 +482,15 @@ class Mean(Primitive):
         return filled
 
 
+def _extremum(ctx: Function, x: np.ndarray, axis: Any, keepdims: bool, reduce: Any, word: str) -> np.ndarray:
+    """Forward of Max and Min: the reduction, keeping what backward needs to find the winners."""
+    if x.size == 0:
+        raise ValueError(f"{word[:3]}: the tensor of shape {x.shape} is empty, so it has no {word}")
+    out = reduce(x, axis=axis, keepdims=True)
+    ctx._saved = (x, out, axis, keepdims)
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
 class Max(Primitive):
     """``x.max(axis, keepdims)``; tied maxima share the gradient evenly (like ``torch.amax``)."""
 
@@ -489,11 +498,7 @@ class Max(Primitive):
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        if x.size == 0:
-            raise ValueError(f"max: the tensor of shape {x.shape} is empty, so it has no maximum")
-        out = np.max(x, axis=axis, keepdims=True)
-        ctx._saved = (x, out, axis, keepdims)
-        return out if keepdims else np.squeeze(out, axis=axis)
+        return _extremum(ctx, x, axis, keepdims, np.max, "maximum")
 
     @staticmethod
     def backward(ctx, grad):
@@ -501,23 +506,14 @@ class Max(Primitive):
         return _share_among_ties(x == out, _expand_reduced(grad, axis, keepdims), axis)
 
 
-class Min(Primitive):
-    """``x.min(axis, keepdims)``; tied minima share the gradient evenly (like ``torch.amin``)."""
+class Min(Max):
+    """``x.min(axis, keepdims)``; tied minima share the gradient evenly (like ``torch.amin``); Max's backward."""
 
     __slots__ = ()
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        if x.size == 0:
-            raise ValueError(f"min: the tensor of shape {x.shape} is empty, so it has no minimum")
-        out = np.min(x, axis=axis, keepdims=True)
-        ctx._saved = (x, out, axis, keepdims)
-        return out if keepdims else np.squeeze(out, axis=axis)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, out, axis, keepdims = ctx._saved
-        return _share_among_ties(x == out, _expand_reduced(grad, axis, keepdims), axis)
+        return _extremum(ctx, x, axis, keepdims, np.min, "minimum")
 
 
 def _share_among_ties(winners: np.ndarray, grad: np.ndarray, axis: Any) -> np.ndarray:
