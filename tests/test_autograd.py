@@ -668,3 +668,33 @@ def test_without_anomaly_mode_nan_is_no_error():
         assert np.isnan(Tensor([-1.0], requires_grad=True).log().data).all()
         (x.sqrt() * 0.0).sum().backward()
     assert np.isnan(x.grad[0])
+
+
+def test_backward_order_is_the_order_backward_calls_the_nodes():
+    from tinygrad_nn.autograd import backward_order
+
+    called = []
+
+    class Tag(tg.Function):
+        @staticmethod
+        def forward(ctx, x, name=""):
+            ctx.name_tag = name
+            return x * 1.0
+
+        @staticmethod
+        def backward(ctx, grad):
+            called.append(ctx)
+            return grad
+
+    x = tg.Tensor(np.ones(3), requires_grad=True)
+    a = Tag.apply(x, name="a")
+    b = Tag.apply(a, name="b")
+    c = Tag.apply(a, name="c")
+    d = Tag.apply(Tag.apply(b, name="b2") + c, name="d")
+    out = Tag.apply(d * Tag.apply(c, name="c2"), name="out").sum()
+    order = backward_order(out)
+    out.backward()
+    tagged = [node for node in order if isinstance(node, Tag)]
+    assert [n.name_tag for n in tagged] == [n.name_tag for n in called]
+    assert len(order) == len(set(order))
+    assert backward_order(x) == []

@@ -499,14 +499,14 @@ def _released_error(node: Function) -> RuntimeError:
     )
 
 
-def _count_consumers(root: Function) -> dict[Function, int]:
+def _count_consumers(root: Function, check_released: bool = True) -> dict[Function, int]:
     """For every node reachable from `root`, how many edges lead into it from other reachable nodes.
 
     A node's backward may run once that many gradients have been delivered to it (HIPS autograd's child counts):
     an order in which every node comes after all of its consumers, found without recursion. It also checks
     that no reachable node was released by an earlier backward, before any gradient is written.
     """
-    if root._saved is None:
+    if check_released and root._saved is None:
         raise _released_error(root)
     pending = {root: 0}
     stack = [root]
@@ -518,13 +518,42 @@ def _count_consumers(root: Function) -> dict[Function, int]:
                 edge = edge.node
             count = pending.get(edge)
             if count is None:
-                if edge._saved is None:
+                if check_released and edge._saved is None:
                     raise _released_error(edge)
                 pending[edge] = 1
                 stack.append(edge)
             else:
                 pending[edge] = count + 1
     return pending
+
+
+def backward_order(root: Any) -> list[Function]:
+    """The nodes that ``root.backward()`` would call, in the order the walk calls them; nothing is run.
+
+    The walk visits a node once every node that consumes its output has passed its gradient on (consumer
+    counts, a last-in-first-out stack of ready nodes, each node's parents in input order), so this is the order a
+    picture of the backward pass should step through. Tells nothing about gradients: nodes that would receive
+    none are still listed, as the walk still visits them. A leaf root gives an empty list.
+    """
+    start = root._node
+    if start is None:
+        return []
+    if start.__class__ is _OutputRef:
+        start = start.node
+    pending = _count_consumers(start, check_released=False)
+    order = []
+    ready = [start]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for edge in node.parents:
+            if edge is None or isinstance(edge, Tensor):
+                continue
+            consumer_of = edge.node if edge.__class__ is _OutputRef else edge
+            pending[consumer_of] -= 1
+            if pending[consumer_of] == 0:
+                ready.append(consumer_of)
+    return order
 
 
 def _reduce_to_shape(node: Function, position: int, grad: np.ndarray, shape: tuple) -> np.ndarray:
