@@ -698,3 +698,21 @@ def test_backward_order_is_the_order_backward_calls_the_nodes():
     assert [n.name_tag for n in tagged] == [n.name_tag for n in called]
     assert len(order) == len(set(order))
     assert backward_order(x) == []
+
+
+def test_trace_ops_records_each_op_with_its_inputs_and_options():
+    from tinygrad_nn.autograd import trace_ops
+
+    x = tg.Tensor(np.ones((2, 3)))
+    w = tg.Tensor(np.ones((3, 4)), requires_grad=True)
+    with trace_ops() as records:
+        h = x @ w
+        out = h.sum(axis=1, keepdims=True)
+        with tg.no_grad():
+            (h * 2).exp()
+    after = x + 1  # outside the block: not recorded
+    assert [r.function.__name__ for r in records] == ["MatMul", "Sum", "Mul", "Exp"]
+    assert records[0].inputs[0] is x and records[0].inputs[1] is w and records[0].outputs is h
+    assert records[1].inputs[0] is h and records[1].options == {"axis": 1, "keepdims": True}
+    assert records[1].outputs is out
+    assert after.shape == (2, 3) and len(records) == 4

@@ -31,7 +31,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -54,6 +54,8 @@ _retain_grads = False
 # The module call the current op happens in, as a chain of (module, enclosing scope) tuples; set by
 # nn.Module.__call__ and read by draw_graph to draw modules as clusters. None outside any module.
 _scope: tuple | None = None
+# The list that `trace_ops` fills, or None (almost always).
+_tracer: list | None = None
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -229,6 +231,38 @@ class retain_grads:
     def __exit__(self, *exc_info: object) -> None:
         global _retain_grads
         _retain_grads = self._previous
+
+
+class OpRecord(NamedTuple):
+    """One op run inside `trace_ops`: the Function class, its inputs and options as given, and its output(s)."""
+
+    function: type
+    inputs: tuple
+    options: dict
+    outputs: Any  # a Tensor, or a tuple of Tensors for an op with several outputs
+
+
+class trace_ops:
+    """Record every op this thread runs inside the block, in order, as `OpRecord` entries of a list.
+
+    Recording happens in or out of `no_grad`; inputs are kept as given (the Tensors themselves), so an input is
+    linked to the op that made it by identity. It is how an exporter reads a model's forward pass::
+
+        with trace_ops() as records:
+            model(x)
+        [record.function.__name__ for record in records]     # ['Linear', 'ReLU', 'Linear']
+    """
+
+    def __enter__(self) -> list[OpRecord]:
+        global _tracer
+        self._previous = _tracer
+        self.records: list[OpRecord] = []
+        _tracer = self.records
+        return self.records
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _tracer
+        _tracer = self._previous
 
 
 def _user_frame() -> str:
@@ -410,7 +444,10 @@ class Function:
         else:
             out = cls.forward(ctx, *arrays, **options)
         if type(out) is tuple:
-            return _wrap_outputs(cls, ctx, out, record)
+            results = _wrap_outputs(cls, ctx, out, record)
+            if _tracer is not None:
+                _tracer.append(OpRecord(cls, inputs, options, results))
+            return results
         if type(out) is not np.ndarray:  # numpy scalars (0-d results), or whatever a user's forward returned
             out = np.asarray(out) if isinstance(out, np.generic) else _as_output_array(cls, out)
         result = _new_tensor(Tensor)
@@ -424,6 +461,8 @@ class Function:
         else:
             result._requires_grad = False
             result._node = None
+        if _tracer is not None:
+            _tracer.append(OpRecord(cls, inputs, options, result))
         return result
 
 
