@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import re
 import weakref
 
 import numpy as np
@@ -105,8 +106,10 @@ def test_intermediate_grads_are_not_kept():
     hidden = x * 2.0
     out = hidden.exp()
     out.sum().backward()
-    assert hidden.grad is None
-    assert out.grad is None
+    with pytest.warns(UserWarning, match=r"non-leaf.*retain_grad\(\)"):
+        assert hidden.grad is None
+    with pytest.warns(UserWarning, match="retain_grads"):
+        assert out.grad is None
     np.testing.assert_allclose(x.grad, 2.0 * np.exp(2.0 * x.data), rtol=1e-15)
 
 
@@ -146,15 +149,42 @@ def test_diamond_through_an_intermediate():
     np.testing.assert_allclose(x.grad, 2 * np.exp(2 * x.data) + np.exp(x.data), rtol=1e-14)
 
 
-def test_augmented_assignment_makes_a_new_node():
+def test_augmented_assignment_on_a_computed_tensor_makes_a_new_node():
     x = leaf([1.0, 2.0])
-    t = x
+    t = x * 1.0
+    first = t
     t += 1.0
     t *= t
-    assert t is not x
+    assert t is not first and t is not x
     np.testing.assert_array_equal(x.data, [1.0, 2.0])  # nothing was modified in place
     t.sum().backward()
     np.testing.assert_array_equal(x.grad, 2 * (x.data + 1.0))
+
+
+@pytest.mark.parametrize("operator", ["+=", "-=", "*=", "/="])
+def test_augmented_assignment_on_a_parameter_is_an_error_that_says_what_to_do(operator):
+    w = leaf([1.0, 2.0])
+    w.grad = np.array([0.5, 0.5])
+    namespace = {"w": w}
+    with pytest.raises(
+        RuntimeError, match=rf"`{re.escape(operator)}` on a leaf tensor that requires grad.*w\.data.*no_grad.*optim"
+    ):
+        exec(f"w {operator} 0.1 * w.grad", namespace)
+    assert namespace["w"] is w and w.is_leaf
+    np.testing.assert_array_equal(w.data, [1.0, 2.0])
+
+
+def test_micrograd_update_inside_no_grad_changes_the_parameter_in_place():
+    w = leaf([1.0, 2.0])
+    (w * w).sum().backward()
+    before = w
+    with tg.no_grad():
+        w -= 0.1 * w.grad
+    assert w is before and w.is_leaf and w.requires_grad
+    np.testing.assert_allclose(w.data, [0.8, 1.6])
+    w.grad = None
+    (w * 3.0).sum().backward()  # still a parameter: the next step works
+    np.testing.assert_array_equal(w.grad, [3.0, 3.0])
 
 
 def test_nodes_keep_one_edge_per_input():

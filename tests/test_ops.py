@@ -536,7 +536,17 @@ def test_transpose_with_negative_axes(axes, rng):
 
 def test_transpose_with_wrong_axes_is_a_value_error():
     with pytest.raises(ValueError, match=r"transpose: axes \(0, 1\) do not fit a tensor of shape \(2, 3, 4\)"):
-        leaf(np.ones((2, 3, 4))).transpose(0, 1)
+        leaf(np.ones((2, 3, 4))).transpose((0, 1))
+
+
+@pytest.mark.parametrize(
+    ("shape", "axes"), [((2, 3, 4), (0, 2)), ((2, 3, 4), (-1, 1)), ((2, 3), (0, 1)), ((5,), (0, 0))]
+)
+def test_transpose_of_two_separate_axes_swaps_them_as_torch_transpose(shape, axes, rng):
+    data = rng.standard_normal(shape)
+    x = Tensor(data, requires_grad=True)
+    np.testing.assert_array_equal(x.transpose(*axes).data, np.swapaxes(data, *axes))
+    assert gradcheck(lambda t: t.transpose(*axes), [x])
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -2,10 +2,15 @@
 
 Tensor is only the front door: every operator calls a primitive from `functions` through ``Function.apply``,
 which does the recording. See `autograd` for how the graph is kept and walked.
+
+Methods take numpy's argument names (``axis``, ``keepdims``) and PyTorch's (``dim``, ``keepdim``) alike.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -13,12 +18,42 @@ import numpy as np
 
 from . import autograd
 from . import functions as F  # noqa: N812 - short, like torch.nn.functional as F
-from .autograd import Function, run_backward
+from .autograd import Function, RemovableHandle, run_backward
 from .dtypes import DTypeLike, as_array, get_default_dtype
 
 __all__ = ["Tensor", "concatenate", "maximum", "minimum", "stack", "where"]
 
 Axis = int | tuple[int, ...] | None
+
+_UNSET: Any = object()
+
+
+def _axis(function: str, axis: Any, dim: Any) -> Any:
+    """Numpy's `axis` or PyTorch's `dim`: either spelling, not both."""
+    if dim is _UNSET:
+        return axis
+    if axis is not None and axis is not _UNSET:
+        raise TypeError(f"{function}() got both axis={axis!r} and dim={dim!r}; they are two names for one argument")
+    return tuple(dim) if isinstance(dim, list) else dim
+
+
+def _keepdims(function: str, keepdims: Any, keepdim: Any) -> bool:
+    """Numpy's `keepdims` or PyTorch's `keepdim`: either spelling, not both."""
+    if keepdim is _UNSET:
+        return bool(keepdims)
+    if keepdims:
+        raise TypeError(f"{function}() got both keepdims and keepdim; they are two names for one argument")
+    return bool(keepdim)
+
+
+def _sizes(function: str, sizes: tuple) -> tuple:
+    """``f(2, 3)`` or ``f((2, 3))``, PyTorch's two spellings of a shape argument."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            raise TypeError(f"{function}() takes whole numbers, got {size!r} in {sizes}")
+    return tuple(int(size) for size in sizes)
 
 
 def _unwrap_index(index: Any) -> Any:
@@ -47,7 +82,7 @@ class Tensor:
     array([2., 4., 6.])
     """
 
-    __slots__ = ("__weakref__", "_node", "_requires_grad", "data", "grad")
+    __slots__ = ("__weakref__", "_grad", "_hooks", "_node", "_requires_grad", "data")
 
     # Make numpy hand `ndarray + Tensor` (and every other mixed operator) to Tensor's reflected methods instead
     # of turning the Tensor into an array and losing the graph.
@@ -62,7 +97,7 @@ class Tensor:
             if array is data or (isinstance(data, np.ndarray) and np.may_share_memory(array, data)):
                 array = array.copy()
         self.data: np.ndarray = array
-        self.grad: np.ndarray | None = None
+        self._grad: Any = None
         self._requires_grad = bool(requires_grad)
         self._node: Any = None
 
@@ -89,6 +124,101 @@ class Tensor:
             _check_can_require_grad(self.data.dtype)
         self._requires_grad = bool(requires_grad) or self._node is not None
         return self
+
+    @property
+    def grad(self) -> Any:
+        """The gradient accumulated by backward: an ndarray of this tensor's shape and dtype, or None.
+
+        After ``backward(create_graph=True)`` it is a Tensor instead, with the graph that computed it, so that it
+        can be differentiated again. Only leaves get one (and tensors that called `retain_grad`); reading it on
+        another computed tensor warns, as in PyTorch. Assigning checks the shape and dtype.
+        """
+        grad = self._grad
+        if grad is None and self._node is not None and not self.retains_grad:
+            warnings.warn(
+                "the .grad of a computed (non-leaf) tensor is not kept by backward(), so it is None; call "
+                ".retain_grad() on the tensor before backward() to keep it, or run backward() inside "
+                "tinygrad_nn.retain_grads() to keep every intermediate gradient (for pictures)",
+                UserWarning,
+                stacklevel=2,
+            )
+        return grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        if value is not None:
+            if not isinstance(value, (np.ndarray, Tensor)):
+                raise TypeError(f"a tensor's .grad must be an ndarray, a Tensor or None, got {type(value).__name__}")
+            if value.shape != self.data.shape or value.dtype != self.data.dtype:
+                raise ValueError(
+                    f"assigned .grad has shape {tuple(value.shape)} and dtype {value.dtype}, but the tensor has "
+                    f"shape {self.data.shape} and dtype {self.data.dtype}; they must match"
+                )
+        self._grad = value
+
+    @property
+    def retains_grad(self) -> bool:
+        """True for a computed tensor that keeps its gradient in ``.grad`` (see `retain_grad`)."""
+        node = self._node
+        hooks = getattr(node, "_hooks", None) if node is not None else None
+        return bool(hooks) and any(getattr(hook, "_retains", lambda: None)() is self for _, hook in hooks)
+
+    def retain_grad(self) -> None:
+        """Keep this computed tensor's gradient in ``.grad`` after backward (leaves always keep theirs).
+
+        As in PyTorch, the gradient accumulates over backward calls until you set ``.grad`` to None.
+        """
+        if self._node is None:
+            if not self._requires_grad:
+                raise RuntimeError("retain_grad() on a tensor that does not require grad: it will get no gradient")
+            return
+        if self.retains_grad:
+            return
+        target = weakref.ref(self)
+
+        def keep(grad: Any) -> None:
+            tensor = target()
+            if tensor is None:
+                return
+            if tensor._grad is None:
+                tensor._grad = grad.copy() if isinstance(grad, np.ndarray) else grad
+            else:
+                tensor._grad = tensor._grad + grad
+
+        keep._retains = target  # type: ignore[attr-defined]
+        self._register_node_hook(keep)
+
+    def register_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(grad)`` whenever backward computes this tensor's gradient; returns a removable handle.
+
+        The hook may return a replacement gradient (same shape), which is what flows on (and, for a leaf, what
+        ``.grad`` accumulates); returning None keeps the gradient. Hooks run in the order registered::
+
+            handle = x.register_hook(lambda grad: print("x got", grad))
+            handle.remove()
+        """
+        if not callable(hook):
+            raise TypeError(f"register_hook takes a function of the gradient, got {type(hook).__name__}")
+        if not self._requires_grad:
+            raise RuntimeError(
+                "cannot register a hook on a tensor that does not require grad: no gradient will ever reach it"
+            )
+        if self._node is None:
+            hooks = getattr(self, "_hooks", None)
+            if hooks is None:
+                hooks = self._hooks = []
+            return autograd._add_tensor_hook(hooks, hook)
+        return self._register_node_hook(hook)
+
+    def _register_node_hook(self, hook: Any) -> RemovableHandle:
+        node = self._node
+        index = None
+        if isinstance(node, autograd._OutputRef):
+            index, node = node.index, node.node
+        hooks = getattr(node, "_hooks", None)
+        if hooks is None:
+            hooks = node._hooks = []
+        return autograd._add_tensor_hook(hooks, (index, hook))
 
     @property
     def is_leaf(self) -> bool:
@@ -144,7 +274,7 @@ class Tensor:
         """A new leaf tensor sharing this one's data, outside the graph (no grad)."""
         out = Tensor.__new__(Tensor)
         out.data = self.data
-        out.grad = None
+        out._grad = None
         out._requires_grad = False
         out._node = None
         return out
@@ -198,15 +328,21 @@ class Tensor:
     # Autograd
     # ---------------------------------------------------------------------------------------------------------
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+    def backward(
+        self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False, inputs: Any = None
+    ) -> None:
         """Compute the gradient of this tensor with respect to every leaf that requires grad.
 
         A one-element tensor (a loss) needs no `gradient`; otherwise pass the gradient of some scalar with
         respect to this tensor, an array of its shape. Results *accumulate* into each leaf's ``.grad`` until
         you zero it (``optimizer.zero_grad()``), as in PyTorch. The graph's saved arrays are freed afterwards,
         so a second backward through it raises an error unless the first had ``retain_graph=True``.
+
+        With ``create_graph=True`` the gradients are themselves recorded: ``.grad`` becomes a Tensor that can be
+        differentiated again (``retain_graph`` then defaults to True). With ``inputs`` (a tensor or a list),
+        only those get a ``.grad``. To get gradients without touching ``.grad``, use `tinygrad_nn.grad`.
         """
-        run_backward(self, gradient, retain_graph)
+        run_backward(self, gradient, retain_graph, create_graph, inputs)
 
     # ---------------------------------------------------------------------------------------------------------
     # Arithmetic operators
@@ -256,6 +392,40 @@ class Tensor:
 
     def __abs__(self) -> Tensor:
         return F.Abs.apply(self)
+
+    # In-place operators. On a leaf that requires grad they are PyTorch's: inside no_grad they change the data in
+    # place (the hand-written SGD step ``with no_grad(): w -= lr * w.grad``), and outside it they are an error,
+    # since a parameter turned into a computed tensor stops being a parameter. Anywhere else they rebind the name
+    # to a new recorded tensor (``h += b`` is ``h = h + b``), as micrograd's do.
+
+    def _in_place(self, other: Any, function: type, symbol: str, update: Any) -> Tensor:
+        if self._node is None and self._requires_grad:
+            if autograd._local.state.grad_enabled:
+                raise RuntimeError(
+                    f"`{symbol}` on a leaf tensor that requires grad (a parameter) would turn it into a computed "
+                    f"tensor and lose it as a parameter; update its data instead (`w.data {symbol} ...`, or "
+                    f"`with tinygrad_nn.no_grad(): w {symbol} ...`), or let an optimizer do it "
+                    "(optim.SGD(params, lr).step())"
+                )
+            value = other.data if isinstance(other, Tensor) else other
+            try:
+                update(self.data, value, out=self.data, casting="same_kind")
+            except (ValueError, TypeError) as error:
+                raise type(error)(f"in-place `{symbol}` on a tensor of shape {self.shape}: {error}") from None
+            return self
+        return function.apply(self, other)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._in_place(other, F.Add, "+=", np.add)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._in_place(other, F.Sub, "-=", np.subtract)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._in_place(other, F.Mul, "*=", np.multiply)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._in_place(other, F.Div, "/=", np.true_divide)
 
     # Comparisons give boolean tensors outside the graph (they have no gradient), as in numpy and PyTorch.
     # Defining __eq__ removes the default hash, so Tensors hash by identity explicitly.
@@ -319,37 +489,91 @@ class Tensor:
     # Reductions
     # ---------------------------------------------------------------------------------------------------------
 
-    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        """Sum over `axis` (an int, a tuple, or None for all), as ``ndarray.sum``."""
+    def sum(self, axis: Axis = None, keepdims: bool = False, *, dim: Any = _UNSET, keepdim: Any = _UNSET) -> Tensor:
+        """Sum over `axis` (an int, a tuple, or None for all), as ``ndarray.sum``; `dim`/`keepdim` work too."""
+        axis, keepdims = _axis("sum", axis, dim), _keepdims("sum", keepdims, keepdim)
         return F.Sum.apply(self, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        """Mean over `axis` (an int, a tuple, or None for all), as ``ndarray.mean``."""
+    def mean(self, axis: Axis = None, keepdims: bool = False, *, dim: Any = _UNSET, keepdim: Any = _UNSET) -> Tensor:
+        """Mean over `axis` (an int, a tuple, or None for all), as ``ndarray.mean``; `dim`/`keepdim` work too."""
+        axis, keepdims = _axis("mean", axis, dim), _keepdims("mean", keepdims, keepdim)
         return F.Mean.apply(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        """Maximum over `axis`; tied maxima share the gradient evenly (as ``torch.amax``)."""
+    def max(self, axis: Axis = None, keepdims: bool = False, *, dim: Any = _UNSET, keepdim: Any = _UNSET) -> Tensor:
+        """Maximum over `axis`; tied maxima share the gradient evenly (as ``torch.amax``).
+
+        Returns the values only, like numpy's ``max`` and ``torch.amax``; `argmax` gives the positions.
+        """
+        axis, keepdims = _axis("max", axis, dim), _keepdims("max", keepdims, keepdim)
         return F.Max.apply(self, axis=axis, keepdims=keepdims)
 
-    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    def min(self, axis: Axis = None, keepdims: bool = False, *, dim: Any = _UNSET, keepdim: Any = _UNSET) -> Tensor:
         """Minimum over `axis`; tied minima share the gradient evenly (as ``torch.amin``)."""
+        axis, keepdims = _axis("min", axis, dim), _keepdims("min", keepdims, keepdim)
         return F.Min.apply(self, axis=axis, keepdims=keepdims)
 
-    def argmax(self, axis: int | None = None) -> np.ndarray:
-        """Indices of the maxima along `axis`, as an integer ndarray (not differentiable)."""
-        return np.argmax(self.data, axis=axis)
+    def var(
+        self, axis: Axis = None, keepdims: bool = False, *, correction: float = 1, dim: Any = _UNSET,
+        keepdim: Any = _UNSET, ddof: float | None = None,
+    ) -> Tensor:  # fmt: skip
+        """Variance over `axis`: ``sum((x - mean)^2) / (N - correction)``.
 
-    def argmin(self, axis: int | None = None) -> np.ndarray:
-        """Indices of the minima along `axis`, as an integer ndarray (not differentiable)."""
-        return np.argmin(self.data, axis=axis)
+        ``correction=1`` (the default, as in PyTorch) is the unbiased sample variance; 0 is numpy's default
+        (numpy calls it ``ddof``, also accepted).
+        """
+        axis, keepdims = _axis("var", axis, dim), _keepdims("var", keepdims, keepdim)
+        if ddof is not None:
+            correction = ddof
+        count = self.data.size if axis is None else math.prod(np.shape(self.data)[a] for a in np.atleast_1d(axis))
+        centred = self - self.mean(axis=axis, keepdims=True)
+        squares = (centred * centred).sum(axis=axis, keepdims=keepdims)
+        return squares / max(count - correction, 0)
 
-    def softmax(self, axis: int = -1) -> Tensor:
-        """``exp(x) / sum(exp(x))`` along `axis`, computed stably (inputs of +-1000 are fine)."""
-        return F.Softmax.apply(self, axis=axis)
+    def std(
+        self, axis: Axis = None, keepdims: bool = False, *, correction: float = 1, dim: Any = _UNSET,
+        keepdim: Any = _UNSET, ddof: float | None = None,
+    ) -> Tensor:  # fmt: skip
+        """Standard deviation over `axis`: the square root of `var` (``correction=1`` by default, as PyTorch)."""
+        return self.var(axis, keepdims, correction=correction, dim=dim, keepdim=keepdim, ddof=ddof).sqrt()
 
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        """``log(softmax(x))`` along `axis`, computed stably without taking the log of a softmax."""
-        return F.LogSoftmax.apply(self, axis=axis)
+    def norm(
+        self, p: Any = "fro", axis: Axis = None, keepdims: bool = False, *, dim: Any = _UNSET, keepdim: Any = _UNSET
+    ) -> Tensor:
+        """The vector p-norm over `axis` (all elements by default): ``sum(|x|^p)^(1/p)``, as ``torch.norm``.
+
+        `p` is "fro" or 2 (Euclidean), 1, ``inf``, ``-inf`` or any other positive number. The gradient at a zero
+        norm is 0, as in PyTorch.
+        """
+        axis, keepdims = _axis("norm", axis, dim), _keepdims("norm", keepdims, keepdim)
+        order = 2.0 if p == "fro" else p
+        if (
+            isinstance(order, str)
+            or not isinstance(order, (int, float, np.number))
+            or order == 0
+            or (order < 0 and (not np.isinf(order)))
+        ):
+            raise ValueError(f"norm: p must be 'fro', a positive number, inf or -inf, got {p!r}")
+        return F.Norm.apply(self, order=float(order), axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False, *, dim: Any = _UNSET,
+               keepdim: Any = _UNSET) -> np.ndarray:  # fmt: skip
+        """Indices of the maxima along `axis` (of the flattened data for None), as an integer ndarray."""
+        axis, keepdims = _axis("argmax", axis, dim), _keepdims("argmax", keepdims, keepdim)
+        return np.argmax(self.data, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False, *, dim: Any = _UNSET,
+               keepdim: Any = _UNSET) -> np.ndarray:  # fmt: skip
+        """Indices of the minima along `axis` (of the flattened data for None), as an integer ndarray."""
+        axis, keepdims = _axis("argmin", axis, dim), _keepdims("argmin", keepdims, keepdim)
+        return np.argmin(self.data, axis=axis, keepdims=keepdims)
+
+    def softmax(self, axis: int = -1, *, dim: Any = _UNSET) -> Tensor:
+        """``exp(x) / sum(exp(x))`` along `axis` (or `dim`), computed stably (inputs of +-1000 are fine)."""
+        return F.Softmax.apply(self, axis=_axis("softmax", axis, dim))
+
+    def log_softmax(self, axis: int = -1, *, dim: Any = _UNSET) -> Tensor:
+        """``log(softmax(x))`` along `axis` (or `dim`), computed stably without taking the log of a softmax."""
+        return F.LogSoftmax.apply(self, axis=_axis("log_softmax", axis, dim))
 
     # ---------------------------------------------------------------------------------------------------------
     # Shape
@@ -361,18 +585,145 @@ class Tensor:
             shape = tuple(shape[0])
         return F.Reshape.apply(self, shape=shape)
 
-    def flatten(self) -> Tensor:
-        """The data as a 1-D tensor."""
-        return F.Reshape.apply(self, shape=(-1,))
+    def view(self, *shape: Any) -> Tensor:
+        """PyTorch's name for `reshape` (numpy arrays have no strides to keep, so it never fails for that)."""
+        return self.reshape(*shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge the axes from `start_dim` to `end_dim` into one; with no argument, the data as a 1-D tensor."""
+        shape = self.data.shape
+        if not shape:
+            return F.Reshape.apply(self, shape=(1,))
+        start, end = _axis_index("flatten", start_dim, len(shape)), _axis_index("flatten", end_dim, len(shape))
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {shape}")
+        new_shape = (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
+        return F.Reshape.apply(self, shape=new_shape)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """Insert an axis of size 1 at `dim` (negative counts from the end of the result), as PyTorch."""
+        shape = list(self.data.shape)
+        position = _axis_index("unsqueeze", dim, len(shape) + 1)
+        shape.insert(position, 1)
+        return F.Reshape.apply(self, shape=tuple(shape))
+
+    def squeeze(self, dim: Axis = None, *, axis: Axis = None) -> Tensor:
+        """Remove axes of size 1: all of them, or those at `dim` (an int or a tuple) whose size is 1."""
+        if axis is not None:
+            dim = axis
+        shape = self.data.shape
+        if dim is None:
+            chosen = {i for i, size in enumerate(shape) if size == 1}
+        else:
+            dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+            chosen = {_axis_index("squeeze", d, max(len(shape), 1)) for d in dims}
+            chosen = {i for i in chosen if i < len(shape) and shape[i] == 1}  # PyTorch leaves other sizes alone
+        return F.Reshape.apply(self, shape=tuple(size for i, size in enumerate(shape) if i not in chosen))
 
     def transpose(self, *axes: Any) -> Tensor:
-        """Permute the axes: no argument reverses them, as numpy's ``transpose``."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
+        """Permute the axes, as numpy's ``transpose``, or swap two, as ``torch.transpose(dim0, dim1)``.
+
+        No argument reverses the axes (``.T``) and a tuple is a permutation; two separate axes are swapped (for a
+        matrix, numpy's reading of ``transpose(1, 0)`` agrees).
+        """
+        if len(axes) == 1 and (isinstance(axes[0], (tuple, list)) or axes[0] is None):
+            axes = () if axes[0] is None else tuple(axes[0])
+        elif len(axes) == 2:
+            return self.swapaxes(*axes)
         return F.Transpose.apply(self, axes=axes or None)
+
+    def permute(self, *dims: Any) -> Tensor:
+        """Reorder the axes: ``t.permute(2, 0, 1)``, as PyTorch (numpy's ``transpose`` with axes)."""
+        dims = _sizes("permute", dims)
+        if sorted(d % max(self.data.ndim, 1) for d in dims) != list(range(self.data.ndim)):
+            raise ValueError(f"permute: {dims} is not an order of the {self.data.ndim} axes of shape {self.shape}")
+        return F.Transpose.apply(self, axes=dims)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """Swap two axes, as ``ndarray.swapaxes``."""
+        ndim = self.data.ndim
+        first, second = _axis_index("swapaxes", axis1, ndim), _axis_index("swapaxes", axis2, ndim)
+        order = list(range(ndim))
+        order[first], order[second] = order[second], order[first]
+        return F.Transpose.apply(self, axes=tuple(order))
+
+    @property
+    def mT(self) -> Tensor:
+        """The last two axes swapped (a batch of matrices transposed), as ``ndarray.mT``."""
+        if self.data.ndim < 2:
+            raise ValueError(f"mT needs at least two axes, this tensor has shape {self.shape}")
+        return self.swapaxes(-1, -2)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        """Broadcast to a bigger shape without copying: -1 keeps a size, as ``torch.Tensor.expand``."""
+        sizes = _sizes("expand", sizes)
+        shape = self.data.shape
+        extra = len(sizes) - len(shape)
+        if extra < 0:
+            raise ValueError(f"expand: {sizes} has fewer axes than the tensor's shape {shape}")
+        target = tuple(shape[i - extra] if size == -1 and i >= extra else size for i, size in enumerate(sizes))
+        return F.Expand.apply(self, shape=target)
+
+    def broadcast_to(self, shape: Any) -> Tensor:
+        """Broadcast to `shape` (numpy's rules), as ``np.broadcast_to``; its gradient sums back."""
+        return F.Expand.apply(self, shape=_sizes("broadcast_to", (shape,)))
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        """Tile the tensor `sizes` times along each axis, as ``torch.Tensor.repeat`` (numpy's ``tile``)."""
+        sizes = _sizes("repeat", sizes)
+        shape = self.data.shape
+        if len(sizes) < len(shape):
+            raise ValueError(f"repeat: give at least one count per axis of shape {shape}, got {sizes}")
+        shape = (1,) * (len(sizes) - len(shape)) + shape
+        # (a, b) tiled (r, s): as (1, a, 1, b), broadcast to (r, a, s, b), then merged: no copy until the merge.
+        spread = tuple(x for size in shape for x in (1, size))
+        tiled = tuple(x for count, size in zip(sizes, shape) for x in (count, size))
+        result = F.Reshape.apply(self, shape=spread)
+        result = F.Expand.apply(result, shape=tiled)
+        return F.Reshape.apply(result, shape=tuple(count * size for count, size in zip(sizes, shape)))
+
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        """Pieces along `dim`: of `split_size` each (the last may be smaller), or of the sizes in a list."""
+        length = self.data.shape[_axis_index("split", dim, self.data.ndim)]
+        if isinstance(split_size_or_sections, (list, tuple)):
+            sizes = [int(size) for size in split_size_or_sections]
+            if sum(sizes) != length or min(sizes, default=0) < 0:
+                raise ValueError(f"split: sizes {sizes} must add up to {length}, the length of axis {dim}")
+        else:
+            size = int(split_size_or_sections)
+            if size < 1:
+                raise ValueError(f"split: split_size must be at least 1, got {split_size_or_sections!r}")
+            sizes = [min(size, length - start) for start in range(0, length, size)] or [0]
+        return self._pieces(sizes, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """`chunks` pieces along `dim`, each ``ceil(length / chunks)`` long (the last may be shorter or fewer)."""
+        if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:
+            raise ValueError(f"chunk: chunks must be a whole number >= 1, got {chunks!r}")
+        length = self.data.shape[_axis_index("chunk", dim, self.data.ndim)]
+        return self.split(max(-(-length // int(chunks)), 1), dim)
+
+    def _pieces(self, sizes: list[int], dim: int) -> tuple[Tensor, ...]:
+        axis = _axis_index("split", dim, self.data.ndim)
+        pieces = []
+        start = 0
+        for size in sizes:
+            index = (slice(None),) * axis + (slice(start, start + size),)
+            pieces.append(F.Index.apply(self, index=index))
+            start += size
+        return tuple(pieces)
 
     def __getitem__(self, index: Any) -> Tensor:
         return F.Index.apply(self, index=_unwrap_index(index))
+
+
+def _axis_index(function: str, axis: Any, ndim: int) -> int:
+    """An axis counted from 0, or an IndexError naming the function and the number of axes."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{function}: an axis must be a whole number, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise IndexError(f"{function}: axis {axis} is out of range for {ndim} axes")
+    return int(axis) % ndim
 
 
 autograd.Tensor = Tensor  # see the note where autograd declares this name
@@ -395,18 +746,18 @@ def _check_can_require_grad(dtype: np.dtype) -> None:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis, as ``np.concatenate``."""
+def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: Any = _UNSET) -> Tensor:
+    """Join tensors along an existing axis, as ``np.concatenate`` (``torch.cat``, whose `dim` works too)."""
     if len(tensors) == 0:
         raise ValueError("concatenate needs at least one tensor")
-    return F.Concatenate.apply(*tensors, axis=axis)
+    return F.Concatenate.apply(*tensors, axis=_axis("concatenate", axis, dim))
 
 
-def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors of one shape along a new axis, as ``np.stack``."""
+def stack(tensors: Sequence[Any], axis: int = 0, *, dim: Any = _UNSET) -> Tensor:
+    """Join tensors of one shape along a new axis, as ``np.stack`` (`dim` works too)."""
     if len(tensors) == 0:
         raise ValueError("stack needs at least one tensor")
-    return F.Stack.apply(*tensors, axis=axis)
+    return F.Stack.apply(*tensors, axis=_axis("stack", axis, dim))
 
 
 def maximum(a: Any, b: Any) -> Tensor:

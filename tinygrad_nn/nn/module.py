@@ -138,12 +138,13 @@ class Module:
         """Run `forward` with these arguments and return its result."""
         # Record which module call each op happens in, so draw_graph can draw modules as clusters: one tuple per
         # call and two global writes, which is all the recording costs.
-        enclosing = autograd._scope
-        autograd._scope = (self, enclosing)
+        state = autograd._local.state
+        enclosing = state.scope
+        state.scope = (self, enclosing)
         try:
             return self.forward(*args, **kwargs)
         finally:
-            autograd._scope = enclosing
+            state.scope = enclosing
 
     # ---------------------------------------------------------------------------------------------------------
     # Walking the tree
@@ -338,18 +339,19 @@ class Sequential(Module):
         """Run every module in order; the same as `Module.__call__` for each, one call frame fewer each."""
         # Training steps go through here every time, so Sequential records each child's scope itself (what
         # Module.__call__ does) and calls its forward directly. A child that overrides __call__ still gets it.
-        enclosing = autograd._scope
+        state = autograd._local.state
+        enclosing = state.scope
         scope = (self, enclosing)
         try:
             for module in self._modules.values():
                 if type(module).__call__ is not Module.__call__:
-                    autograd._scope = scope
+                    state.scope = scope
                     x = module(x)
                 else:
-                    autograd._scope = (module, scope)
+                    state.scope = (module, scope)
                     x = module.forward(x)
         finally:
-            autograd._scope = enclosing
+            state.scope = enclosing
         return x
 
     def append(self, module: Module) -> Sequential:
