@@ -1064,12 +1064,12 @@ def _connected_tensor(array: Any, edge: Any) -> Any:
     A leaf is itself (gradients must reach it); a computed tensor is a new Tensor pointing at the node (or the
     output of a multi-output node) that computed it; an input that needed no gradient stays a plain array.
     """
-    if edge is None or not isinstance(array, np.ndarray):
+    if edge is None or not isinstance(array, (np.ndarray, np.generic)):
         return array
     if isinstance(edge, Tensor):
         return edge
     tensor = _new_tensor(Tensor)
-    tensor.data = array
+    tensor.data = np.asarray(array)  # a 0-d result may have been saved as a numpy scalar
     tensor._grad = None
     tensor._requires_grad = True
     tensor._node = edge

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from os import PathLike
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import autograd
+from ..autograd import Function, RemovableHandle
 from ..dtypes import DTypeLike, as_array
 from ..tensor import Tensor
 
@@ -54,16 +56,19 @@ class Module:
                 return self.out(self.hidden(x).relu())
 
     Assigning a `Parameter` or a `Module` to an attribute registers it, so `parameters()`,
-    `named_parameters()` (dotted names such as ``hidden.weight``), `state_dict()` and `zero_grad()` find it.
-    Calling the module runs `forward`.
+    `named_parameters()` (dotted names such as ``hidden.weight``), `state_dict()` and `zero_grad()` find it;
+    `register_buffer` adds state that is saved but not trained (batch norm's running statistics). Calling the
+    module runs `forward`, with any hooks registered on it.
     """
 
     training: bool
 
     def __init__(self) -> None:
-        # Parameters and submodules are kept in __dict__ (so reading self.weight costs nothing extra) and, in
-        # registration order, in these two registries; __setattr__ and __delattr__ keep them in step.
+        # Parameters, buffers and submodules are kept in __dict__ (so reading self.weight costs nothing extra)
+        # and, in registration order, in these registries; __setattr__ and __delattr__ keep them in step.
         object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
@@ -82,11 +87,14 @@ class Module:
             object.__setattr__(self, name, value)
             return
         parameters, modules = registries
+        buffers = self.__dict__.get("_buffers", {})
         if isinstance(value, Parameter):
             modules.pop(name, None)
+            buffers.pop(name, None)
             parameters[name] = value
         elif isinstance(value, Module):
             parameters.pop(name, None)
+            buffers.pop(name, None)
             modules[name] = value
         elif name in parameters:
             if value is not None:
@@ -102,11 +110,16 @@ class Module:
                     "assign a Module (or None)"
                 )
             modules[name] = None
+        elif name in buffers:
+            value = _buffer_array(type(self).__name__, name, value)
+            buffers[name] = value
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._buffers.pop(name, None)
+        self._non_persistent_buffers.discard(name)
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, parameter: Parameter | None) -> None:
@@ -119,6 +132,29 @@ class Module:
         else:
             raise KeyError(f"'{name}' is already an attribute of {type(self).__name__} that is not a parameter")
 
+    def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
+        """Register state that is not a parameter: an ndarray (or None) saved in `state_dict` but not trained.
+
+        Batch norm's running statistics are buffers. They are in ``state_dict()`` under ``<module>.<name>``
+        (unless ``persistent=False``), move with ``load_state_dict`` and ``to(dtype)``, and are not in
+        ``parameters()``, so no optimizer touches them. Read and assign them as attributes::
+
+            self.register_buffer("running_mean", np.zeros(features))
+        """
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: a buffer's name must be a non-empty string without dots, got {name!r}")
+        if "_buffers" not in self.__dict__:
+            raise AttributeError(f"cannot register buffer '{name}' before Module.__init__() ran")
+        if name in self._parameters or name in self._modules or (name in self.__dict__ and name not in self._buffers):
+            raise KeyError(f"'{name}' is already an attribute of {type(self).__name__} that is not a buffer")
+        array = None if tensor is None else _buffer_array(type(self).__name__, name, tensor)
+        self._buffers[name] = array
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
+        object.__setattr__(self, name, array)
+
     def add_module(self, name: str, module: Module | None) -> None:
         """Register `module` as a submodule called `name`."""
         if module is not None and not isinstance(module, Module):
@@ -126,8 +162,10 @@ class Module:
         self._modules[name] = module
         object.__setattr__(self, name, module)
 
+    register_module = add_module
+
     # ---------------------------------------------------------------------------------------------------------
-    # Calling
+    # Calling, and hooks
     # ---------------------------------------------------------------------------------------------------------
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -135,9 +173,11 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Run `forward` with these arguments and return its result."""
+        """Run `forward` with these arguments and return its result (running any hooks registered on it)."""
+        if _module_hook_count and self.__dict__.get("_hooks"):
+            return _call_with_hooks(self, args, kwargs)
         # Record which module call each op happens in, so draw_graph can draw modules as clusters: one tuple per
-        # call and two global writes, which is all the recording costs.
+        # call and two attribute writes on this thread's state, which is all the recording costs.
         state = autograd._local.state
         enclosing = state.scope
         state.scope = (self, enclosing)
@@ -145,6 +185,58 @@ class Module:
             return self.forward(*args, **kwargs)
         finally:
             state.scope = enclosing
+
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each forward; it may return new args (a tuple, or one value).
+
+        Returns a handle whose ``remove()`` unregisters it. Hooks run in the order registered (``prepend=True``
+        puts this one first), as in PyTorch.
+        """
+        return self._add_hook("forward_pre", hook, prepend)
+
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each forward; it may return a new output.
+
+        What a "print the activations" or a dead-unit counter needs. Returns a removable handle.
+        """
+        return self._add_hook("forward", hook, prepend)
+
+    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` when backward has the gradients of this module's inputs.
+
+        ``grad_input`` and ``grad_output`` are tuples of gradients (ndarrays, or Tensors under create_graph), one
+        per tensor input and output, None for an input that needs none. The hook may return a new
+        ``grad_input`` tuple, which is what flows on. Returns a removable handle.
+        """
+        return self._add_hook("backward", hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_output)`` when backward reaches this module's outputs; it may return new ones."""
+        return self._add_hook("backward_pre", hook, prepend)
+
+    def _add_hook(self, kind: str, hook: Callable[..., Any], prepend: bool) -> RemovableHandle:
+        global _module_hook_count
+        if not callable(hook):
+            raise TypeError(f"a hook must be callable, got {type(hook).__name__}")
+        hooks = self.__dict__.get("_hooks")
+        if hooks is None:
+            hooks = {"forward_pre": [], "forward": [], "backward": [], "backward_pre": []}
+            object.__setattr__(self, "_hooks", hooks)
+        entry = [hook]  # a fresh object, so that remove() takes out exactly this registration
+        with autograd._hook_lock:
+            hooks[kind].insert(0, entry) if prepend else hooks[kind].append(entry)
+            _module_hook_count += 1
+
+        def remove() -> None:
+            global _module_hook_count
+            with autograd._hook_lock:
+                for position, item in enumerate(hooks[kind]):
+                    if item is entry:
+                        del hooks[kind][position]
+                        _module_hook_count -= 1
+                        break
+
+        return RemovableHandle(remove)
 
     # ---------------------------------------------------------------------------------------------------------
     # Walking the tree
@@ -192,19 +284,45 @@ class Module:
         A parameter shared by several modules is listed once, under its first name, unless
         ``remove_duplicate=False`` (then under every name, as `state_dict` lists it).
         """
-        seen: set[int] = set()
-        modules = self.named_modules(prefix, remove_duplicate) if recurse else iter([(prefix, self)])
-        for module_name, module in modules:
-            for name, parameter in module._parameters.items():
-                if parameter is None or (remove_duplicate and id(parameter) in seen):
-                    continue
-                seen.add(id(parameter))
-                yield (f"{module_name}.{name}" if module_name else name), parameter
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         """Yield every parameter (each once), for an optimizer: ``optim.SGD(model.parameters(), lr=0.1)``."""
         for _, parameter in self.named_parameters(recurse=recurse):
             yield parameter
+
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        """Yield ``(dotted name, buffer)`` for every buffer, such as ``("1.running_mean", array)``."""
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
+        """Yield every buffer (each once)."""
+        for _, buffer in self.named_buffers(recurse=recurse):
+            yield buffer
+
+    def _named_members(self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool) -> Iterator[Any]:
+        seen: set[int] = set()
+        modules = self.named_modules(prefix, remove_duplicate) if recurse else iter([(prefix, self)])
+        for module_name, module in modules:
+            for name, member in getattr(module, registry).items():
+                if member is None or (remove_duplicate and id(member) in seen):
+                    continue
+                seen.add(id(member))
+                yield (f"{module_name}.{name}" if module_name else name), member
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn(module)`` on every submodule (children first) and then on this one; returns self.
+
+        The PyTorch way to initialise a model's weights::
+
+            model.apply(lambda m: nn.init.zeros_(m.bias) if isinstance(m, nn.Linear) else None)
+        """
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
 
     # ---------------------------------------------------------------------------------------------------------
     # Training state
@@ -213,67 +331,178 @@ class Module:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear every parameter's gradient: to None (the default, as in PyTorch), or to zeros."""
         for parameter in self.parameters():
-            if set_to_none or parameter.grad is None:
-                parameter.grad = None
-            else:
-                parameter.grad[...] = 0
+            grad = parameter._grad
+            if set_to_none or grad is None:
+                parameter._grad = None
+            elif isinstance(grad, np.ndarray):
+                grad[...] = 0
+            else:  # a Tensor from backward(create_graph=True): zeros, outside any graph
+                parameter._grad = np.zeros_like(grad.data)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Switch gradients on or off for every parameter (False freezes the module); returns self."""
+        for parameter in self.parameters():
+            parameter.requires_grad_(requires_grad)
+        return self
 
     def train(self, mode: bool = True) -> Module:
-        """Put this module and its descendants in training mode (or evaluation mode with False)."""
+        """Put this module and its descendants in training mode (or evaluation mode with False); returns self.
+
+        Dropout and batch norm behave differently in the two modes, as in PyTorch.
+        """
+        if not isinstance(mode, bool):
+            raise TypeError(f"train() takes True or False, got {mode!r}")
         for module in self.modules():
-            object.__setattr__(module, "training", bool(mode))
+            object.__setattr__(module, "training", mode)
         return self
 
     def eval(self) -> Module:
-        """Put this module and its descendants in evaluation mode (``training = False``)."""
+        """Put this module and its descendants in evaluation mode (``training = False``); returns self."""
         return self.train(False)
 
-    def to(self, dtype: DTypeLike) -> Module:
-        """Convert every parameter (and its gradient) to a floating-point `dtype`, in place; returns self."""
-        target = np.dtype(dtype)
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """Convert every floating-point parameter, gradient and buffer to a floating-point dtype, in place.
+
+        ``model.to(np.float32)`` or ``model.to("float64")``; returns self. There is only the CPU:
+        ``to("cpu")`` does nothing and ``to("cuda")`` is an error that says so.
+        """
+        dtype = kwargs.pop("dtype", None)
+        kwargs.pop("device", None) if kwargs.get("device") in (None, "cpu") else None
+        if kwargs:
+            raise TypeError(f"Module.to() got unexpected arguments {sorted(kwargs)}")
+        for argument in args:
+            if isinstance(argument, str) and argument.split(":")[0] in _DEVICES:
+                if argument.split(":")[0] != "cpu":
+                    raise RuntimeError(
+                        f"Module.to({argument!r}): tinygrad_nn runs on numpy, on the CPU only; there is no GPU "
+                        "backend. Move the model to PyTorch for that (see 'Moving on' in the docs)"
+                    )
+                continue
+            dtype = argument
+        if dtype is None:
+            return self
+        try:
+            target = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(
+                f"Module.to() takes a floating-point dtype (np.float32, 'float64'), got {dtype!r}"
+            ) from None
         if target.kind != "f":
             raise TypeError(f"Module.to() takes a floating-point dtype, got {target}")
         for parameter in self.parameters():
             parameter.data = parameter.data.astype(target, copy=False)
-            if parameter.grad is not None:
-                parameter.grad = parameter.grad.astype(target, copy=False)
+            grad = parameter._grad
+            if grad is not None:
+                parameter._grad = (grad.data if isinstance(grad, Tensor) else grad).astype(target, copy=False)
+        for module in self.modules():
+            for name, buffer in module._buffers.items():
+                if buffer is not None and buffer.dtype.kind == "f":
+                    setattr(module, name, buffer.astype(target, copy=False))
         return self
+
+    def float(self) -> Module:
+        """Convert to float32 (PyTorch's name); returns self."""
+        return self.to(np.float32)
+
+    def double(self) -> Module:
+        """Convert to float64 (PyTorch's name); returns self."""
+        return self.to(np.float64)
+
+    def cpu(self) -> Module:
+        """Return self: everything already lives in numpy arrays on the CPU."""
+        return self
+
+    def cuda(self, *args: Any) -> Module:
+        """There is no GPU backend: a clear error (move the model to PyTorch for that)."""
+        return self.to("cuda")
 
     # ---------------------------------------------------------------------------------------------------------
     # State dict
     # ---------------------------------------------------------------------------------------------------------
 
-    def state_dict(self) -> OrderedDict[str, np.ndarray]:
-        """Copies of every parameter's array, by dotted name (what `tinygrad_nn.save` writes).
+    def state_dict(self, prefix: str = "") -> OrderedDict[str, np.ndarray]:
+        """Copies of every parameter's and persistent buffer's array, by dotted name, in PyTorch's order and keys.
 
-        As in PyTorch, a shared parameter appears under each of its names.
+        What `tinygrad_nn.save` writes, and what PyTorch's ``load_state_dict`` takes for the same model. As in
+        PyTorch, a shared parameter appears under each of its names.
         """
-        named = self.named_parameters(remove_duplicate=False)
-        return OrderedDict((name, parameter.data.copy()) for name, parameter in named)
+        state: OrderedDict[str, np.ndarray] = OrderedDict()
+        for module_name, module in self.named_modules(prefix.rstrip("."), remove_duplicate=False):
+            dotted = f"{module_name}." if module_name else ""
+            for name, parameter in module._parameters.items():
+                if parameter is not None:
+                    state[dotted + name] = parameter.data.copy()
+            for name, buffer in module._buffers.items():
+                if buffer is not None and name not in module._non_persistent_buffers:
+                    state[dotted + name] = buffer.copy()
+        return state
+
+    def _state_entries(self) -> dict[str, tuple[Module, str, str, Any]]:
+        """Every state-dict name: (module, attribute, kind, current array), kind "parameter" or "buffer"."""
+        entries = {}
+        for module_name, module in self.named_modules(remove_duplicate=False):
+            dotted = f"{module_name}." if module_name else ""
+            for name, parameter in module._parameters.items():
+                if parameter is not None:
+                    entries[dotted + name] = (module, name, "parameter", parameter.data)
+            for name, buffer in module._buffers.items():
+                if buffer is not None and name not in module._non_persistent_buffers:
+                    entries[dotted + name] = (module, name, "buffer", buffer)
+        return entries
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays from `state_dict` into the parameters with the same dotted names.
+        """Copy arrays from `state_dict` into the parameters and buffers with the same dotted names.
 
-        Every key and shape is checked before anything is written, so on an error nothing changes. With
-        ``strict=True`` (the default) missing and unexpected keys are errors; with False they are returned.
-        Values are cast to each parameter's dtype.
+        All or nothing: every key, shape and value is checked and converted to its target's dtype before
+        anything is written, so on any error (a bad shape, a value that overflows the dtype under
+        ``np.errstate(all="raise")``) the model is unchanged. With ``strict=True`` (the default) missing and
+        unexpected keys are errors; with False they are returned. Takes what `state_dict` and
+        `tinygrad_nn.load` return (PyTorch's state dicts converted to numpy too).
         """
-        own = dict(self.named_parameters(remove_duplicate=False))
-        missing = [name for name in own if name not in state_dict]
-        unexpected = [name for name in state_dict if name not in own]
-        arrays = {}
+        owner = type(self).__name__
+        if isinstance(state_dict, (str, bytes, PathLike)):
+            raise TypeError(
+                f"load_state_dict takes a state dict, not a path ({state_dict!r}); read the file first: "
+                "model.load_state_dict(tinygrad_nn.load(path))"
+            )
+        if not isinstance(state_dict, Mapping):
+            hint = ""
+            if isinstance(state_dict, (list, tuple)):
+                hint = "; for a list of (name, array) pairs pass dict(pairs)"
+            elif isinstance(state_dict, Module):
+                hint = "; pass other_model.state_dict()"
+            raise TypeError(
+                f"load_state_dict takes a mapping of names to arrays (what state_dict() and tinygrad_nn.load() "
+                f"return), got {type(state_dict).__name__}{hint}"
+            )
+        for key in state_dict:
+            if not isinstance(key, str):
+                raise TypeError(f"load_state_dict: keys must be dotted names (strings), got {key!r} of type "
+                                f"{type(key).__name__}")  # fmt: skip
+        entries = self._state_entries()
+        missing = [name for name in entries if name not in state_dict]
+        unexpected = [name for name in state_dict if name not in entries]
+        converted: dict[str, np.ndarray] = {}
         mismatched = []
-        for name, parameter in own.items():
+        unusable = []
+        for name, (_, _, _, current) in entries.items():
             if name not in state_dict:
                 continue
             value = state_dict[name]
-            array = np.asarray(value.data if isinstance(value, Tensor) else value)
-            if array.shape != parameter.shape:
-                mismatched.append(f"{name}: the checkpoint has shape {array.shape}, the model {parameter.shape}")
+            try:
+                array = np.asarray(value.data if isinstance(value, Tensor) else value)
+            except (TypeError, ValueError) as error:
+                unusable.append(f"{name}: a {type(value).__name__} is not an array ({error})")
+                continue
+            if array.shape != current.shape:
+                mismatched.append(f"{name}: the checkpoint has shape {array.shape}, the model {current.shape}")
             elif array.dtype.kind not in "fiub":
-                mismatched.append(f"{name}: the checkpoint holds {array.dtype} data, not numbers")
+                unusable.append(f"{name}: the checkpoint holds {array.dtype} data, not numbers")
             else:
-                arrays[name] = array
+                try:
+                    converted[name] = np.array(array, dtype=current.dtype, copy=True)
+                except (FloatingPointError, OverflowError, ValueError) as error:
+                    unusable.append(f"{name}: its values do not fit the model's {current.dtype} ({error})")
         problems = []
         if strict and missing:
             problems.append("missing keys: " + ", ".join(missing))
@@ -281,12 +510,13 @@ class Module:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if mismatched:
             problems.append("mismatched shapes: " + "; ".join(mismatched))
+        if unusable:
+            problems.append("unusable values: " + "; ".join(unusable))
         if problems:
-            raise ValueError(
-                f"load_state_dict into {type(self).__name__} changed nothing, because of " + ". ".join(problems)
-            )
-        for name, array in arrays.items():
-            own[name].data[...] = array
+            raise ValueError(f"load_state_dict into {owner} changed nothing, because of " + ". ".join(problems))
+        # Only now, with every value converted, is anything written: a plain copy of same-dtype arrays.
+        for name, array in converted.items():
+            entries[name][3][...] = array
         return IncompatibleKeys(missing, unexpected)
 
     # ---------------------------------------------------------------------------------------------------------
@@ -306,6 +536,155 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n" + "\n".join(lines) + "\n)"
+
+    def summary(self) -> str:
+        """A table of every module with parameters: its dotted name, class, parameter shapes and count, and totals.
+
+        ::
+
+            print(model.summary())
+        """
+        rows = []
+        for name, module in self.named_modules():
+            own = [(n, p) for n, p in module._parameters.items() if p is not None]
+            if not own:
+                continue
+            shapes = ", ".join(f"{n} {tuple(p.shape)}" for n, p in own)
+            rows.append((name or "(model)", type(module).__name__, shapes, sum(p.size for _, p in own)))
+        total = sum(p.size for p in self.parameters())
+        trainable = sum(p.size for p in self.parameters() if p.requires_grad)
+        buffers = sum(b.size for b in self.buffers())
+        header = ("module", "class", "parameters", "count")
+        widths = [max([len(header[i])] + [len(str(row[i])) for row in rows]) for i in range(4)]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
+        lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+        lines.append(f"{total:,} parameters ({trainable:,} trainable), {buffers:,} buffer values")
+        return "\n".join(line.rstrip() for line in lines)
+
+
+_DEVICES = ("cpu", "cuda", "mps", "xpu", "meta", "hip", "xla", "vulkan", "mkldnn", "opengl", "opencl", "ideep",
+            "ve", "fpga", "ort", "mtia", "privateuseone", "lazy", "ipu", "hpu", "tpu", "gpu")  # fmt: skip
+
+
+def _buffer_array(owner: str, name: str, value: Any) -> np.ndarray | None:
+    """A buffer's value as an ndarray (None stays None); Tensors give their data."""
+    if value is None:
+        return None
+    array = value.data if isinstance(value, Tensor) else value
+    if not isinstance(array, (np.ndarray, np.generic)):
+        raise TypeError(f"{owner}: buffer '{name}' must be an ndarray, a Tensor or None, got {type(value).__name__}")
+    array = np.asarray(array)
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"{owner}: buffer '{name}' must hold numbers, got dtype {array.dtype}")
+    return array
+
+
+# How many module hooks exist, in every module of every thread: while there are none, Module.__call__ and
+# Sequential.__call__ take their fast paths, which do not look for hooks.
+_module_hook_count = 0
+
+
+class _HookRecord:
+    """What the two halves of a module's backward hooks share during one call."""
+
+    __slots__ = ("grad_output", "input_count", "inputs_requiring_grad", "module")
+
+    def __init__(self, module: Module, input_count: int, inputs_requiring_grad: int) -> None:
+        self.module = module
+        self.input_count = input_count
+        self.inputs_requiring_grad = inputs_requiring_grad
+        self.grad_output: tuple | None = None
+
+
+def _run_backward_hooks(record: _HookRecord, grad_input: tuple) -> tuple:
+    for (hook,) in list(record.module._hooks["backward"]):
+        replaced = hook(record.module, grad_input, record.grad_output)
+        if replaced is not None:
+            replaced = tuple(replaced) if isinstance(replaced, (tuple, list)) else (replaced,)
+            if len(replaced) != len(grad_input):
+                raise ValueError(
+                    f"a full backward hook of {type(record.module).__name__} returned {len(replaced)} gradients "
+                    f"for {len(grad_input)} inputs; return one per input (None where there is none)"
+                )
+            grad_input = replaced
+    return grad_input
+
+
+class _ModuleOutputsHook(Function):
+    """Identity on a module's outputs: backward records grad_output (after the backward pre-hooks)."""
+
+    @staticmethod
+    def forward(ctx: Any, *arrays: Any, record: _HookRecord | None = None) -> Any:
+        ctx.record = record
+        return arrays
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        record = ctx.record
+        for (hook,) in list(record.module._hooks["backward_pre"]):
+            replaced = hook(record.module, grads)
+            if replaced is not None:
+                grads = tuple(replaced) if isinstance(replaced, (tuple, list)) else (replaced,)
+        record.grad_output = grads
+        if record.inputs_requiring_grad == 0:  # no gradient will reach the inputs: the hooks run now
+            _run_backward_hooks(record, (None,) * record.input_count)
+        return grads
+
+
+class _ModuleInputsHook(Function):
+    """Identity on a module's tensor inputs: backward calls the full backward hooks with grad_input."""
+
+    @staticmethod
+    def forward(ctx: Any, *arrays: Any, record: _HookRecord | None = None) -> Any:
+        ctx.record = record
+        return arrays
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        grad_input = tuple(grad if needed else None for grad, needed in zip(grads, ctx.needs_input_grad))
+        return _run_backward_hooks(ctx.record, grad_input)
+
+
+def _call_with_hooks(module: Module, args: tuple, kwargs: dict) -> Any:
+    """`Module.__call__` when the module has hooks: pre-hooks, forward, forward hooks, backward hooks."""
+    hooks = module._hooks
+    for (hook,) in list(hooks["forward_pre"]):
+        replaced = hook(module, args)
+        if replaced is not None:
+            args = replaced if isinstance(replaced, tuple) else (replaced,)
+    record = None
+    if hooks["backward"] or hooks["backward_pre"]:
+        positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        needing = sum(args[i].requires_grad for i in positions)
+        record = _HookRecord(module, len(positions), needing)
+        if needing:
+            wrapped = _ModuleInputsHook.apply(*(args[i] for i in positions), record=record)
+            args = list(args)
+            for i, tensor in zip(positions, wrapped):
+                args[i] = tensor
+            args = tuple(args)
+    state = autograd._local.state
+    enclosing = state.scope
+    state.scope = (module, enclosing)
+    try:
+        output = module.forward(*args, **kwargs)
+    finally:
+        state.scope = enclosing
+    for (hook,) in list(hooks["forward"]):
+        replaced = hook(module, args, output)
+        if replaced is not None:
+            output = replaced
+    if record is not None:
+        single = isinstance(output, Tensor)
+        outputs = (output,) if single else output
+        if isinstance(outputs, tuple) and any(isinstance(o, Tensor) and o.requires_grad for o in outputs):
+            positions = [i for i, o in enumerate(outputs) if isinstance(o, Tensor)]
+            wrapped = _ModuleOutputsHook.apply(*(outputs[i] for i in positions), record=record)
+            outputs = list(outputs)
+            for i, tensor in zip(positions, wrapped):
+                outputs[i] = tensor
+            output = outputs[0] if single else tuple(outputs)
+    return output
 
 
 class Sequential(Module):
@@ -339,6 +718,8 @@ class Sequential(Module):
         """Run every module in order; the same as `Module.__call__` for each, one call frame fewer each."""
         # Training steps go through here every time, so Sequential records each child's scope itself (what
         # Module.__call__ does) and calls its forward directly. A child that overrides __call__ still gets it.
+        if _module_hook_count:  # some module somewhere has hooks: let each child's own __call__ run them
+            return Module.__call__(self, x)
         state = autograd._local.state
         enclosing = state.scope
         scope = (self, enclosing)
