@@ -504,9 +504,9 @@ def test_dev_zero_a_fifo_and_a_directory_are_not_regular_files(tmp_path):
 
 @pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
-def test_saved_files_get_the_mode_the_umask_gives(tmp_path, umask, mode, suffix):
+def test_saved_files_get_the_mode_the_umask_gives(tmp_path, umask, mode, suffix, request):
     if suffix == ".safetensors":
-        pytest.importorskip("safetensors", reason="safetensors is not installed (pip install safetensors)")
+        request.getfixturevalue("safetensors")  # skipped without the package
     previous = os.umask(umask)
     try:
         tg.save({"w": np.ones(2)}, tmp_path / f"state{suffix}")

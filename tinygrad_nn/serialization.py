@@ -524,7 +524,8 @@ def _as_safetensors_array(name: str, array: np.ndarray) -> np.ndarray:
             f"(it holds {', '.join(str(d) for d in _SAFETENSORS_NAMES)}); cast it, or save to a .npz"
         )
     # The library reads the array's memory as it lies, so it must be contiguous and little-endian.
-    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    # Not ascontiguousarray, which turns a 0-d array into shape (1,).
+    return np.asarray(array, dtype=array.dtype.newbyteorder("<"), order="C")
 
 
 def _safetensors_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -661,7 +662,7 @@ def _load_safetensors(path: Path, file: BinaryIO, size: int) -> tuple[OrderedDic
             state[key] = bits.view(np.float32).reshape(shape)
             converted.append(key)
         else:
-            array = tensors.pop(key)
+            array = tensors.pop(key).reshape(shape)  # the shape checked above, whatever the package returned
             native = array.astype(array.dtype.newbyteorder("="), copy=False)
             state[key] = native if native.flags.writeable else native.copy()
     if converted:
