@@ -6,11 +6,15 @@ import dataclasses
 import gzip
 import hashlib
 import http.server
+import os
 import re
 import socket
 import struct
 import sys
 import threading
+import time
+import tracemalloc
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -232,12 +236,20 @@ def assert_loaded(result, arrays: dict[str, np.ndarray]) -> None:
     np.testing.assert_array_equal(y_test, arrays["t10k-labels-idx1-ubyte.gz"])
 
 
+ZEROS = bytes(1 << 16)
+ENDLESS_LIMIT = 256 * 2**20
+TRICKLE_SECONDS = 0.1
+
+
 class FileServer:
     """Serves `files` (URL path -> bytes) on 127.0.0.1; paths in `truncated` hang up after half their bytes."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.truncated: set[str] = set()
+        self.endless: set[str] = set()  # served with no Content-Length, then zeros until the client hangs up
+        self.trickled: set[str] = set()  # served one byte every TRICKLE_SECONDS
+        self.sent: dict[str, int] = {}  # body bytes written per path
         self.requests: list[tuple[str, int]] = []
         server = self
 
@@ -250,9 +262,27 @@ class FileServer:
                     self.send_error(404)
                     return
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
+                if self.path not in server.endless:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body[: len(body) // 2] if self.path in server.truncated else body)
+                try:
+                    if self.path in server.endless:
+                        self.write_counted(body)
+                        for _ in range(ENDLESS_LIMIT // len(ZEROS)):  # bounded, in case the client never stops
+                            self.write_counted(ZEROS)
+                    elif self.path in server.trickled:
+                        for index in range(len(body)):
+                            self.write_counted(body[index : index + 1])
+                            self.wfile.flush()
+                            time.sleep(TRICKLE_SECONDS)
+                    else:
+                        self.write_counted(body[: len(body) // 2] if self.path in server.truncated else body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client hung up, as it should
+
+            def write_counted(self, chunk: bytes) -> None:
+                self.wfile.write(chunk)
+                server.sent[self.path] = server.sent.get(self.path, 0) + len(chunk)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -628,3 +658,158 @@ def test_scalar_or_non_numeric_data_is_refused():
         DataLoader(np.float32(3.0))
     with pytest.raises(TypeError, match=r"y must hold numbers.*got dtype <U1"):
         DataLoader(np.zeros((2, 2)), np.array(["a", "b"]))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hostile files and servers: nothing is allocated, decompressed or downloaded beyond what the data justifies
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def gzip_stream(header: bytes, zero_bytes: int) -> bytes:
+    """A gzip file of `header` followed by `zero_bytes` zeros, compressed as it goes (never all in memory)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [compressor.compress(header)]
+    chunk = bytes(1 << 20)
+    for start in range(0, zero_bytes, len(chunk)):
+        parts.append(compressor.compress(chunk[: zero_bytes - start]))
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+def peak_memory(function, *args):
+    tracemalloc.start()
+    try:
+        try:
+            result = function(*args)
+        except Exception as error:  # returned for the caller to check
+            result = error
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def assert_cheap_data_error(path: Path, *phrases: str) -> str:
+    error, peak = peak_memory(read_idx, path)
+    assert isinstance(error, DataError), f"expected a DataError, got {error!r}"
+    for phrase in (str(path), *phrases):
+        assert phrase in str(error)
+    assert peak <= 4 * path.stat().st_size + 16 * 2**20, f"peak {peak} bytes for a {path.stat().st_size}-byte file"
+    return str(error)
+
+
+@pytest.mark.parametrize(
+    ("shape", "phrase"),
+    [
+        ((60000, 28, 28), "expected 47040000 bytes of uint8 data after the header (shape (60000, 28, 28)), found more"),
+        ((10,), "expected 10 bytes of uint8 data after the header (shape (10,)), found more than 65546"),
+    ],
+    ids=["mnist-sized-claim", "ten-byte-claim"],
+)
+def test_a_gzip_bomb_is_refused_after_decompressing_only_what_its_header_claims(tmp_path, shape, phrase):
+    header = bytes([0, 0, 0x08, len(shape)]) + b"".join(struct.pack(">I", size) for size in shape)
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    path.write_bytes(gzip_stream(header, 256 * 2**20))  # 256 MiB of zeros in about 250 KB
+    assert path.stat().st_size < 2**20
+    assert_cheap_data_error(path, phrase)
+
+
+def test_a_small_gzip_claiming_more_than_it_could_hold_is_refused_before_decompressing(tmp_path):
+    path = tmp_path / "liar.gz"
+    path.write_bytes(gzip.compress(bytes([0, 0, 0x0E, 1]) + struct.pack(">I", 2**31) + bytes(80)))
+    assert_cheap_data_error(path, "expected 17179869184 bytes of float64", "cannot hold more than about")
+
+
+def test_a_short_gzip_claiming_a_large_array_allocates_nothing_for_it(tmp_path):
+    path = tmp_path / "short.gz"
+    # Random bytes do not compress, so the claim is within what a gzip file of this size could hold and must be
+    # counted; but the data is not there.
+    noise = np.random.default_rng(0).integers(0, 256, 2**20, dtype=np.uint8).tobytes()
+    path.write_bytes(gzip.compress(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 200 * 2**20) + noise))
+    assert_cheap_data_error(path, "expected 209715200 bytes of uint8", "found 1048576")
+
+
+@pytest.mark.parametrize("claimed", [(2**31,), (2**16, 2**16, 2**16)], ids=str)
+def test_a_raw_file_claiming_a_huge_shape_is_refused_before_allocating(tmp_path, claimed):
+    path = tmp_path / "liar-idx1-ubyte"
+    path.write_bytes(bytes([0, 0, 0x0D, len(claimed)]) + b"".join(struct.pack(">I", s) for s in claimed) + bytes(300))
+    assert_cheap_data_error(path, "bytes of float32 data after the header", "found 300")
+
+
+def test_reading_a_real_sized_gzip_costs_about_the_array(tmp_path, rng):
+    array = rng.integers(0, 256, size=(2000, 28, 28), dtype=np.uint8)
+    path = write_idx(tmp_path / "images-idx3-ubyte.gz", array)
+    loaded, peak = peak_memory(read_idx, path)
+    np.testing.assert_array_equal(loaded, array)
+    assert peak < array.nbytes + 4 * 2**20
+
+
+def test_read_idx_refuses_what_is_not_a_regular_file(tmp_path):
+    with pytest.raises(DataError, match=r"/dev/zero: not a regular file \(it is a device"):
+        read_idx("/dev/zero")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match=r"not a regular file \(it is a FIFO\)"):
+        read_idx(fifo)  # must not wait for a writer
+    with pytest.raises(DataError, match=r"not a regular file \(it is a directory\)"):
+        read_idx(tmp_path)
+
+
+def test_an_endless_body_is_cut_off_just_past_the_expected_size(tmp_path, monkeypatch, file_server):
+    checksums = file_server.publish("fashion", synthetic_dataset())
+    name = "train-labels-idx1-ubyte.gz"
+    file_server.endless.add(f"/fashion/{name}")
+    use_source(monkeypatch, "fashion-mnist", [f"{file_server.base_url}/fashion/"], checksums)
+    expected_size = data.DATASET_SOURCES["fashion-mnist"].sizes[name]  # 29,515 bytes
+    with pytest.raises(DataError, match=rf"{name}: the server sent more than {expected_size + 65536} bytes"):
+        load_fashion_mnist()
+    # The client hung up soon after the limit; the server only got as far as the socket buffers let it.
+    assert file_server.sent[f"/fashion/{name}"] < expected_size + 65536 + 16 * 2**20
+    assert files_under(tmp_path / "xdg-cache" / "tinygrad_nn" / "fashion-mnist") == ["train-images-idx3-ubyte.gz"]
+
+
+def test_an_endless_body_of_an_unknown_file_stops_at_the_overall_limit(tmp_path, monkeypatch, file_server):
+    monkeypatch.setattr(data, "_MAX_DOWNLOAD_BYTES", 2**20)
+    file_server.files["/x/blob.gz"] = b"start"
+    file_server.endless.add("/x/blob.gz")
+    with pytest.raises(DataError, match=r"the server sent more than 1048576 bytes"):
+        data._download_file(f"{file_server.base_url}/x/blob.gz", tmp_path / "blob.gz", "0" * 32)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_server_offering_far_more_than_the_file_is_refused_before_reading(tmp_path, monkeypatch, file_server):
+    checksums = file_server.publish("fashion", synthetic_dataset())
+    name = "t10k-labels-idx1-ubyte.gz"
+    file_server.files[f"/fashion/{name}"] = bytes(200_000)
+    use_source(monkeypatch, "fashion-mnist", [f"{file_server.base_url}/fashion/"], checksums)
+    with pytest.raises(DataError, match=rf"{name}: the server offers 200000 bytes, but the file has 5148"):
+        load_fashion_mnist()
+
+
+def test_a_trickling_server_is_abandoned_at_the_deadline(tmp_path, monkeypatch, file_server):
+    arrays = synthetic_dataset()
+    checksums = file_server.publish("fashion", arrays)
+    name = "train-images-idx3-ubyte.gz"
+    path = f"/fashion/{name}"
+    file_server.files[path] += bytes(100)  # long enough to trickle well past the deadline
+    checksums[name] = hashlib.md5(file_server.files[path], usedforsecurity=False).hexdigest()
+    file_server.trickled.add(path)
+    monkeypatch.setattr(data, "_DOWNLOAD_TIMEOUT_SECONDS", 0.5)  # per read, and the time allowed to get going
+    use_source(monkeypatch, "fashion-mnist", [f"{file_server.base_url}/fashion/"], checksums)
+    with pytest.raises(DataError, match=rf"{name}: too slow: \d+ bytes in 0\.\d s"):
+        load_fashion_mnist()
+    # Each read waits only for the next byte, so the call gave up after about 0.5 s: a handful of the bytes.
+    assert file_server.sent[path] < len(file_server.files[path]) // 4
+    assert files_under(tmp_path / "xdg-cache" / "tinygrad_nn" / "fashion-mnist") == []
+
+
+def test_every_data_set_tries_an_https_mirror_first():
+    for name, source in data.DATASET_SOURCES.items():
+        assert source.mirrors[0].startswith("https://"), name
+
+
+@needs_debian_fashion_mnist
+@pytest.mark.parametrize("file_name", IDX_FILES)
+def test_fashion_mnist_sizes_are_debians_plus_the_file_name_upstreams_header_holds(file_name):
+    debian_size = (DEBIAN_FASHION_MNIST / file_name).stat().st_size
+    upstream_size = debian_size + len(file_name.removesuffix(".gz")) + 1  # FNAME: the name and a NUL
+    assert data.DATASET_SOURCES["fashion-mnist"].sizes[file_name] == upstream_size

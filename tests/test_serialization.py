@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import textwrap
+import tracemalloc
 import zipfile
+import zlib
 from collections import OrderedDict
 
 import numpy as np
@@ -287,3 +296,297 @@ def test_a_missing_file_names_its_path(tmp_path):
 def test_a_directory_is_an_error_naming_it(tmp_path):
     with pytest.raises(ValueError, match=re.escape(str(tmp_path))):
         tg.load(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Hostile files: every claim is checked against the bytes before anything is allocated
+# ------------------------------------------------------------------------------------------------------------
+
+
+def npy_bytes(descr: str, shape: tuple, data: bytes, fortran_order: bool = False) -> bytes:
+    """A .npy file by hand, from the format's description: magic, version 1.0, a padded dict literal, data."""
+    header = repr({"descr": descr, "fortran_order": fortran_order, "shape": shape}).encode("latin1")
+    padding = -(10 + len(header) + 1) % 64
+    header += b" " * padding + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + data
+
+
+def zip_bytes(members, directory=None, count=None) -> bytes:
+    """A stored (uncompressed) zip by hand; `directory` lists (name, offset-of-member-index) to lie about members."""
+    body = b""
+    offsets = []
+    for name, data in members:
+        offsets.append(len(body))
+        encoded = name.encode()
+        crc = zlib.crc32(data)
+        body += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, crc, len(data), len(data), len(encoded), 0)
+        body += encoded + data
+    listing = directory if directory is not None else [(name, index) for index, (name, _) in enumerate(members)]
+    central = b""
+    for name, index in listing:
+        data = members[index][1]
+        encoded = name.encode()
+        crc = zlib.crc32(data)
+        central += struct.pack(
+            "<4s6H3L5H2L",
+            b"PK\x01\x02",
+            20,
+            20,
+            0,
+            0,
+            0,
+            0,
+            crc,
+            len(data),
+            len(data),
+            len(encoded),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offsets[index],
+        )
+        central += encoded
+    entries = len(listing) if count is None else count
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, entries, entries, len(central), len(body), 0)
+    return body + central + end
+
+
+def peak_memory_of(function, *args):
+    """Run function(*args) under tracemalloc (numpy reports its arrays to it); return (result or error, peak)."""
+    tracemalloc.start()
+    try:
+        try:
+            result = function(*args)
+        except Exception as error:  # returned, not raised: the caller checks which error it is
+            result = error
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def assert_refused_cheaply(path, *phrases):
+    """load(path) raises ValueError naming the file and each phrase, peaking under 4x the file size + 16 MiB."""
+    error, peak = peak_memory_of(tg.load, path)
+    assert isinstance(error, ValueError), f"expected a ValueError, got {error!r}"
+    message = str(error)
+    assert str(path) in message, message
+    for phrase in phrases:
+        assert phrase in message, message
+    assert peak <= 4 * path.stat().st_size + 16 * 2**20, f"peak {peak} bytes for a {path.stat().st_size}-byte file"
+    return message
+
+
+def test_hand_made_helpers_write_what_numpy_reads(tmp_path):
+    path = tmp_path / "hand.npz"
+    path.write_bytes(zip_bytes([("w.npy", npy_bytes("<f8", (2,), np.array([1.5, -2.0]).tobytes()))]))
+    with np.load(path) as archive:
+        np.testing.assert_array_equal(archive["w"], [1.5, -2.0])
+    np.testing.assert_array_equal(tg.load(path)["w"], [1.5, -2.0])
+
+
+def test_a_compressed_zip_bomb_is_refused_without_inflating_it(tmp_path):
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("w.npy", "w") as member:
+        np.lib.format.write_array(member, np.zeros(2**26, np.uint8))  # 64 MiB of zeros in about 64 KB
+    assert path.stat().st_size < 2**20
+    assert_refused_cheaply(path, "'w.npy'", "is compressed", "numpy.load")
+
+
+def test_a_file_from_savez_compressed_is_refused_with_a_way_out(tmp_path):
+    path = tmp_path / "compressed.npz"
+    np.savez_compressed(path, w=np.ones(3))
+    assert_refused_cheaply(path, "is compressed", "save it again")
+
+
+@pytest.mark.parametrize("claimed", [(2**31,), (10**12,), (2**40, 2**40), (10**6, 10**6, 10**6)], ids=str)
+def test_a_header_claiming_a_huge_shape_is_refused_before_allocating(tmp_path, claimed):
+    path = tmp_path / "liar.npz"
+    path.write_bytes(zip_bytes([("w.npy", npy_bytes("<f8", claimed, b"\x00" * 16))]))
+    assert path.stat().st_size < 400
+    assert_refused_cheaply(path, "'w'", f"claims shape {claimed}", "holds 16 bytes")
+
+
+def test_a_header_claiming_fewer_bytes_than_the_member_holds_is_refused(tmp_path):
+    path = tmp_path / "short-claim.npz"
+    path.write_bytes(zip_bytes([("w.npy", npy_bytes("<f4", (2,), b"\x00" * 12))]))
+    assert_refused_cheaply(path, "'w'", "(8 bytes)", "holds 12 bytes")
+
+
+def test_one_member_listed_many_times_is_refused(tmp_path):
+    # Without compression, a zip can still point a thousand directory entries at the same 1 MiB of data.
+    path = tmp_path / "overlap.npz"
+    member = npy_bytes("|u1", (2**20,), bytes(2**20))
+    path.write_bytes(zip_bytes([("w0.npy", member)], directory=[(f"w{i}.npy", 0) for i in range(1000)]))
+    assert_refused_cheaply(path, "overlaps another member")
+
+
+def test_a_directory_claiming_more_members_than_it_holds_is_refused(tmp_path):
+    path = tmp_path / "count.npz"
+    path.write_bytes(zip_bytes([("w.npy", npy_bytes("<f8", (1,), bytes(8)))], count=60000))
+    assert_refused_cheaply(path, "claims 60000 members")
+
+
+def test_a_member_claiming_more_bytes_than_the_file_holds_is_refused(tmp_path):
+    path = tmp_path / "cut.npz"
+    good = zip_bytes([("w.npy", npy_bytes("<f8", (1000,), bytes(8000)))])
+    # Cut the data short, keeping a directory (moved to the new end) that still claims all of it.
+    directory, end = good.index(b"PK\x01\x02"), good.index(b"PK\x05\x06")
+    moved_end = good[end : 16 + end] + struct.pack("<L", 2000) + good[end + 20 :]
+    path.write_bytes(good[:2000] + good[directory:end] + moved_end)
+    assert_refused_cheaply(path, "'w.npy'", "claims 8128 bytes at offset 0", "truncated")
+
+
+def test_a_npy_header_that_is_not_a_literal_is_refused(tmp_path):
+    path = tmp_path / "code.npz"
+    member = b"\x93NUMPY\x01\x00" + struct.pack("<H", 54) + b"__import__('os').system('echo pwned')".ljust(54)
+    path.write_bytes(zip_bytes([("w.npy", member)]))
+    assert_refused_cheaply(path, "truncated or damaged at 'w'", "not a Python literal")
+
+
+def test_a_npy_header_with_a_negative_size_is_refused(tmp_path):
+    path = tmp_path / "negative.npz"
+    path.write_bytes(zip_bytes([("w.npy", npy_bytes("<f8", (-1,), b""))]))
+    assert_refused_cheaply(path, "not a tuple of sizes")
+
+
+def test_an_encrypted_member_is_refused(tmp_path):
+    path = tmp_path / "encrypted.npz"
+    data = bytearray(zip_bytes([("w.npy", npy_bytes("<f8", (1,), bytes(8)))]))
+    central = data.index(b"PK\x01\x02")
+    data[central + 8] |= 1  # the general-purpose flag's bit 0
+    path.write_bytes(bytes(data))
+    assert_refused_cheaply(path, "is encrypted")
+
+
+def test_the_same_key_twice_is_refused(tmp_path):
+    path = tmp_path / "twice.npz"
+    member = npy_bytes("<f8", (1,), bytes(8))
+    path.write_bytes(zip_bytes([("w.npy", member), ("w.npy", member)]))
+    assert_refused_cheaply(path, "holds 'w' twice")
+
+
+def test_fortran_order_and_big_endian_arrays_read_back(tmp_path, rng):
+    values = rng.standard_normal((3, 4))
+    path = tmp_path / "orders.npz"
+    fortran = npy_bytes("<f8", (3, 4), values.T.tobytes(), fortran_order=True)
+    big_endian = npy_bytes(">i4", (3,), np.array([1, -2, 3], ">i4").tobytes())
+    path.write_bytes(zip_bytes([("f.npy", fortran), ("b.npy", big_endian)]))
+    loaded = tg.load(path)
+    np.testing.assert_array_equal(loaded["f"], values)
+    np.testing.assert_array_equal(loaded["b"], [1, -2, 3])
+
+
+def test_loading_a_real_file_costs_about_its_size(tmp_path, rng):
+    path = tmp_path / "big.npz"
+    tg.save({"w": rng.standard_normal((500, 1000)), "b": np.zeros(1000)}, path)
+    state, peak = peak_memory_of(tg.load, path)
+    assert isinstance(state, OrderedDict)
+    assert peak < 1.1 * path.stat().st_size + 2**20
+
+
+def test_dev_zero_a_fifo_and_a_directory_are_not_regular_files(tmp_path):
+    with pytest.raises(ValueError, match=r"/dev/zero is not a regular file \(it is a device"):
+        tg.load("/dev/zero")
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match=rf"{re.escape(str(fifo))} is not a regular file \(it is a FIFO\)"):
+        tg.load(fifo)  # must not wait for a writer
+    with pytest.raises(ValueError, match=rf"{re.escape(str(tmp_path))} is a directory"):
+        tg.load(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Saving never produces a file that cannot be read back
+# ------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_saved_files_get_the_mode_the_umask_gives(tmp_path, umask, mode, suffix, request):
+    if suffix == ".safetensors":
+        request.getfixturevalue("safetensors")  # skipped without the package
+    previous = os.umask(umask)
+    try:
+        tg.save({"w": np.ones(2)}, tmp_path / f"state{suffix}")
+        np.save(tmp_path / "numpy.npy", np.ones(2))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / f"state{suffix}").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "numpy.npy").stat().st_mode) == mode  # what numpy does, for comparison
+
+
+def test_save_flushes_to_disk_before_renaming(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append(("fsync", stat.S_ISREG(os.fstat(fd).st_mode))))
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append(("replace",)), real_replace(a, b)))
+    tg.save({"w": np.ones(2)}, tmp_path / "state.npz")
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert events[:2] == [("fsync", True), ("replace",)]  # the file itself, then the rename (then the folder)
+
+
+@pytest.mark.parametrize(
+    ("name", "phrase"),
+    [
+        ("x\x00y", "holds a NUL character"),
+        ("a" * 70000, "is 70000 bytes long in UTF-8; a .npz member name holds at most 65531"),
+        ("é" * 33000, "is 66000 bytes long"),
+        ("bad\udc80surrogate", "cannot be written as UTF-8"),
+    ],
+    ids=["nul", "70000-chars", "66000-utf8-bytes", "lone-surrogate"],
+)
+def test_names_the_reader_would_refuse_are_refused_before_writing(tmp_path, name, phrase):
+    path = tmp_path / "state.npz"
+    tg.save({"old": np.ones(1)}, path)
+    with pytest.raises(ValueError, match=re.escape(phrase)):
+        tg.save({"fine": np.ones(1), name: np.ones(1)}, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["state.npz"]
+    assert list(tg.load(path)) == ["old"]  # the old checkpoint is untouched
+
+
+@pytest.mark.parametrize(
+    "name", ["a" * 65531, "é" * 32765, "/absolute", "../up", "back\\slash", "tab\tand\nnewline", "ünïcødé", "x.npy"]
+)
+def test_unusual_but_valid_names_round_trip(tmp_path, name):
+    tg.save({name: np.arange(3)}, tmp_path / "state.npz")
+    loaded = tg.load(tmp_path / "state.npz")
+    assert list(loaded) == [name]
+    np.testing.assert_array_equal(loaded[name], np.arange(3))
+
+
+def test_a_file_left_by_a_killed_save_is_removed_by_the_next_save(tmp_path):
+    path = tmp_path / "state.npz"
+    # A child process saves, and dies (as if killed) halfway through writing the array.
+    script = textwrap.dedent(
+        f"""
+        import os, numpy as np, tinygrad_nn as tg
+        def die_halfway(member, array, **options):
+            member.write(b"\\x93NUMPY half an array")
+            os._exit(9)
+        np.lib.format.write_array = die_halfway
+        tg.save({{"w": np.ones(3)}}, {str(path)!r})
+        """
+    )
+    assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 9
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".state.npz.tinygrad-nn-partial.")
+    # A partial file of a process that is still running (here: pytest's parent) is left alone.
+    live = tmp_path / f".state.npz.tinygrad-nn-partial.{socket.gethostname()}.{os.getppid()}.0000"
+    live.write_bytes(b"in progress")
+    tg.save({"w": np.zeros(3)}, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "state.npz"])
+    np.testing.assert_array_equal(tg.load(path)["w"], np.zeros(3))
+
+
+def test_metadata_needs_a_safetensors_file(tmp_path):
+    with pytest.raises(ValueError, match=r"metadata= needs a \.safetensors file"):
+        tg.save({"w": np.ones(1)}, tmp_path / "state.npz", metadata={"a": "b"})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_saving_onto_a_directory_names_it(tmp_path):
+    (tmp_path / "model.npz").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        tg.save({"w": np.ones(1)}, tmp_path / "model.npz")

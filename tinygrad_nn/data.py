@@ -18,14 +18,16 @@ import logging
 import math
 import operator
 import os
+import stat
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -49,8 +51,9 @@ _log = logging.getLogger(__name__)
 class DatasetSource:
     """Where the four IDX files of one data set come from, and how a download is checked.
 
-    ``md5`` maps each file name to the published MD5 of the .gz file as the mirrors serve it; ``mirrors`` are
-    base URLs tried in order. ``system_dirs`` are folders an operating system package installs the files into.
+    ``md5`` maps each file name to the published MD5 of the .gz file as the mirrors serve it, and ``sizes`` to
+    its size in bytes (a download is cut off a little past it); ``mirrors`` are base URLs tried in order.
+    ``system_dirs`` are folders an operating system package installs the files into.
     """
 
     title: str
@@ -58,6 +61,7 @@ class DatasetSource:
     md5: dict[str, str]
     system_dirs: tuple[str, ...] = ()
     debian_package: str | None = None
+    sizes: dict[str, int] = field(default_factory=dict)
 
 
 # The published MD5s are of the .gz files as the mirrors serve them. Debian's dataset-fashion-mnist recompressed
@@ -67,9 +71,10 @@ class DatasetSource:
 DATASET_SOURCES: dict[str, DatasetSource] = {
     "fashion-mnist": DatasetSource(
         title="Fashion-MNIST",
+        # https first: the S3 website endpoint serves plain http only, so it is the fallback.
         mirrors=(
-            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
             "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
         ),
         md5={
             "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
@@ -79,6 +84,13 @@ DATASET_SOURCES: dict[str, DatasetSource] = {
         },
         system_dirs=("/usr/share/datasets/fashion-mnist",),
         debian_package="dataset-fashion-mnist",
+        # Debian's copies are each 24 (train) or 23 (t10k) bytes smaller: the file name their gzip header omits.
+        sizes={
+            "train-images-idx3-ubyte.gz": 26421880,
+            "train-labels-idx1-ubyte.gz": 29515,
+            "t10k-images-idx3-ubyte.gz": 4422102,
+            "t10k-labels-idx1-ubyte.gz": 5148,
+        },
     ),
     # Debian has no MNIST package, so there is no system folder to look in.
     "mnist": DatasetSource(
@@ -93,6 +105,12 @@ DATASET_SOURCES: dict[str, DatasetSource] = {
             "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
             "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
         },
+        sizes={
+            "train-images-idx3-ubyte.gz": 9912422,
+            "train-labels-idx1-ubyte.gz": 28881,
+            "t10k-images-idx3-ubyte.gz": 1648877,
+            "t10k-labels-idx1-ubyte.gz": 4542,
+        },
     ),
 }
 
@@ -103,8 +121,21 @@ _TRAIN_IMAGES, _TRAIN_LABELS = "train-images-idx3-ubyte.gz", "train-labels-idx1-
 _TEST_IMAGES, _TEST_LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
 _IDX_FILES = (_TRAIN_IMAGES, _TRAIN_LABELS, _TEST_IMAGES, _TEST_LABELS)
 
+# How long one read may wait for the server, and how long a download may take before it must average at least
+# _SLOWEST_DOWNLOAD_RATE bytes per second (from its start) or be abandoned: the whole download's deadline is
+# this plus what its size takes at that rate, so a trickling server cannot hold a call for long.
 _DOWNLOAD_TIMEOUT_SECONDS = 60
+_SLOWEST_DOWNLOAD_RATE = 100_000
+# A download may exceed the expected size by this much before it is cut off; with no expected size at all (an
+# unknown file, no Content-Length), _MAX_DOWNLOAD_BYTES is the limit: more than any IDX file's.
+_DOWNLOAD_SIZE_MARGIN = 64 * 1024
+_MAX_DOWNLOAD_BYTES = 64 * 2**20
 _GZIP_MAGIC = b"\x1f\x8b"
+# DEFLATE cannot compress by more than about 1032 to 1, so a gzip file of n bytes holds at most about 1032 n.
+_MAX_GZIP_RATIO = 1100
+# How far past the data a gzip stream is read to tell how much too long it is, before saying only "more than".
+_SURPLUS_PROBE_BYTES = 64 * 1024
+_READ_CHUNK_BYTES = 1 << 20
 
 # IDX stores every multi-byte number big-endian; the second name is what error messages call the type.
 _IDX_DTYPES: dict[int, tuple[np.dtype, str]] = {
@@ -137,52 +168,116 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     size. Anything else raises `DataError` naming the file and the problem. A missing file raises
     `FileNotFoundError` as ``open`` would.
 
+    The header is read first and the rest streamed: a gzip file is decompressed only as far as the data its
+    header declares (and a little further, to tell how much too long it is), and nothing is allocated for more
+    data than the file can hold, so a gzip bomb or a header claiming billions of values is a `DataError`, not
+    an exhausted memory.
+
     >>> images = read_idx("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")  # doctest: +SKIP
     >>> images.shape, images.dtype  # doctest: +SKIP
     ((10000, 28, 28), dtype('uint8'))
     """
     path = Path(path)
-    content = path.read_bytes()
-    if content[:2] == _GZIP_MAGIC:
-        try:
-            content = gzip.decompress(content)
-        except EOFError as error:
-            raise DataError(f"{path}: the gzip stream is truncated ({error})") from error
-        except (OSError, zlib.error) as error:
-            raise DataError(f"{path}: the gzip stream is corrupt ({error})") from error
-    return _parse_idx(content, path)
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; it has no effect on a regular file.
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or a socket"
+        raise DataError(f"{path}: not a regular file (it is {kind}), so not an IDX file")
+    with os.fdopen(descriptor, "rb") as file:
+        size = os.fstat(descriptor).st_size
+        if file.read(2) != _GZIP_MAGIC:
+            file.seek(0)
+            shape, dtype, header_length = _read_idx_header(file, path, raw_size=size)
+            array = np.empty(math.prod(shape), dtype=dtype)
+            _fill(array, file, path)
+        else:
+            try:
+                # Twice through the stream: first only counting the bytes after the header (nothing kept), so
+                # that the array is allocated only once the data behind the header's claim is known to be there.
+                file.seek(0)
+                with gzip.GzipFile(fileobj=file, mode="rb") as stream:
+                    shape, dtype, header_length = _read_idx_header(stream, path, gzip_size=size)
+                file.seek(0)
+                with gzip.GzipFile(fileobj=file, mode="rb") as stream:
+                    stream.read(header_length)
+                    array = np.empty(math.prod(shape), dtype=dtype)
+                    _fill(array, stream, path)
+            except EOFError as error:
+                raise DataError(f"{path}: the gzip stream is truncated ({error})") from error
+            except (OSError, zlib.error) as error:
+                raise DataError(f"{path}: the gzip stream is corrupt ({error})") from error
+    if dtype.itemsize > 1:
+        array = array.byteswap(inplace=True)
+    return array.view(dtype.newbyteorder("=")).reshape(shape)
 
 
-def _parse_idx(content: bytes, path: Path) -> np.ndarray:
-    if len(content) < 4:
-        raise DataError(f"{path}: {len(content)} bytes is too short for an IDX header (at least 4 bytes)")
-    if content[0] != 0 or content[1] != 0:
+def _read_idx_header(
+    stream: BinaryIO, path: Path, raw_size: int | None = None, gzip_size: int | None = None
+) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Read and check an IDX header, and that the data after it has the length the header declares.
+
+    Returns the shape, the (big-endian) dtype and the header's length. An uncompressed file's size
+    (`raw_size`) tells the data's length at once; a gzip stream's data is counted by reading it, keeping
+    nothing, and only a little past the declared length; before that, the compressed file's size (`gzip_size`)
+    rules out claims that no gzip file of that size could hold.
+    """
+    head = stream.read(4)
+    if len(head) < 4:
+        raise DataError(f"{path}: {len(head)} bytes is too short for an IDX header (at least 4 bytes)")
+    if head[0] != 0 or head[1] != 0:
         raise DataError(
-            f"{path}: not an IDX file: it starts with bytes 0x{content[0]:02X} 0x{content[1]:02X}, "
+            f"{path}: not an IDX file: it starts with bytes 0x{head[0]:02X} 0x{head[1]:02X}, "
             "an IDX file starts with two zero bytes"
         )
-    type_code, ndim = content[2], content[3]
+    type_code, ndim = head[2], head[3]
     if type_code not in _IDX_DTYPES:
         known = ", ".join(f"0x{code:02X} {name}" for code, (_, name) in _IDX_DTYPES.items())
         raise DataError(f"{path}: unknown IDX data type code 0x{type_code:02X} (known: {known})")
     big_endian_dtype, type_name = _IDX_DTYPES[type_code]
     header_length = 4 + 4 * ndim
-    if len(content) < header_length:
+    sizes = stream.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
         raise DataError(
             f"{path}: the header declares {ndim} dimensions, which needs {header_length} header bytes, "
-            f"but the file has only {len(content)} bytes"
+            f"but the file has only {4 + len(sizes)} bytes"
         )
-    shape = tuple(int(size) for size in np.frombuffer(content, dtype=">u4", count=ndim, offset=4))
+    shape = tuple(int(size) for size in np.frombuffer(sizes, dtype=">u4"))
     # Python ints, so that a corrupt header's huge sizes cannot overflow into a plausible number.
     expected_bytes = math.prod(shape) * big_endian_dtype.itemsize
-    found_bytes = len(content) - header_length
-    if found_bytes != expected_bytes:
-        raise DataError(
-            f"{path}: expected {expected_bytes} bytes of {type_name} data after the header "
-            f"(shape {shape}), found {found_bytes}"
-        )
-    data = np.frombuffer(content, dtype=big_endian_dtype, count=math.prod(shape), offset=header_length).reshape(shape)
-    return data.astype(big_endian_dtype.newbyteorder("="))
+    if gzip_size is not None and expected_bytes > _MAX_GZIP_RATIO * gzip_size:
+        found: int | str = f"a gzip file of {gzip_size} bytes, which cannot hold more than about {1032 * gzip_size}"
+    else:
+        limit = expected_bytes + _SURPLUS_PROBE_BYTES + 1
+        found = raw_size - header_length if raw_size is not None else _count_rest(stream, limit)
+        if found == expected_bytes:
+            return shape, big_endian_dtype, header_length
+        if found > expected_bytes + _SURPLUS_PROBE_BYTES:
+            found = f"more than {expected_bytes + _SURPLUS_PROBE_BYTES}"
+    raise DataError(
+        f"{path}: expected {expected_bytes} bytes of {type_name} data after the header (shape {shape}), found {found}"
+    )
+
+
+def _count_rest(stream: BinaryIO, limit: int) -> int:
+    """Read on to the stream's end, or to `limit` bytes if it is longer, keeping nothing; return the count."""
+    count = 0
+    while count < limit and (chunk := stream.read(min(_READ_CHUNK_BYTES, limit - count))):
+        count += len(chunk)
+    return count
+
+
+def _fill(array: np.ndarray, stream: BinaryIO, path: Path) -> None:
+    """Read exactly ``array.nbytes`` bytes from `stream` into `array`, a chunk at a time."""
+    buffer = memoryview(array.view(np.uint8)) if array.size else memoryview(bytearray())
+    filled = 0
+    while filled < len(buffer):
+        chunk = stream.read(min(_READ_CHUNK_BYTES, len(buffer) - filled))
+        if not chunk:
+            raise DataError(f"{path}: the file changed while it was read ({filled} of {len(buffer)} bytes)")
+        buffer[filled : filled + len(chunk)] = chunk
+        filled += len(chunk)
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -229,28 +324,53 @@ def _how_to_get_files(source: DatasetSource) -> str:
     return "On a machine without internet: " + "; or ".join(ways) + "."
 
 
-def _download_file(url: str, destination: Path, expected_md5: str) -> None:
+def _download_file(url: str, destination: Path, expected_md5: str, expected_size: int | None = None) -> None:
     """Fetch `url` into `destination` atomically: a temporary file beside it, checked, then renamed.
 
-    Raises OSError or http.client.HTTPException when the transfer fails and DataError when the checksum is
-    wrong; in every case nothing is left behind.
+    Bounded in size and in time: the body is cut off past the expected size (the smaller of the data set's
+    table and the server's Content-Length) plus a small margin; and once ``_DOWNLOAD_TIMEOUT_SECONDS`` have
+    passed, the transfer must have averaged ``_SLOWEST_DOWNLOAD_RATE`` since it started, besides each read's
+    own timeout. So a server that trickles or never stops can neither hold the call nor fill the disk.
+    Raises OSError or http.client.HTTPException when the transfer fails and DataError when a limit is hit or the
+    checksum is wrong; in every case nothing is left behind.
     """
     descriptor, temporary_name = tempfile.mkstemp(
         dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
     )
     try:
         digest = hashlib.md5(usedforsecurity=False)
+        started = time.monotonic()
         with os.fdopen(descriptor, "wb") as temporary_file:
             with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_SECONDS) as response:
-                promised = response.headers.get("Content-Length")
+                header = response.headers.get("Content-Length")
+                promised = int(header) if header is not None and header.isdigit() else None
+                if (
+                    expected_size is not None
+                    and promised is not None
+                    and promised > expected_size + _DOWNLOAD_SIZE_MARGIN
+                ):
+                    raise DataError(f"the server offers {promised} bytes, but the file has {expected_size}")
+                known = [size for size in (expected_size, promised) if size is not None]
+                limit = min(known) + _DOWNLOAD_SIZE_MARGIN if known else _MAX_DOWNLOAD_BYTES
                 received = 0
-                while chunk := response.read(1 << 20):
+                # read1 returns what has arrived (up to the amount) instead of waiting for all of it, so the
+                # limits are checked even while a server trickles a byte at a time.
+                while chunk := response.read1(1 << 16):
+                    received += len(chunk)
+                    if received > limit:
+                        raise DataError(f"the server sent more than {limit} bytes, more than the file can be; stopped")
+                    elapsed = time.monotonic() - started
+                    if elapsed > _DOWNLOAD_TIMEOUT_SECONDS and received < _SLOWEST_DOWNLOAD_RATE * elapsed:
+                        raise DataError(
+                            f"too slow: {received} bytes in {elapsed:.1f} s, under "
+                            f"{_SLOWEST_DOWNLOAD_RATE // 1000} kB/s after the {_DOWNLOAD_TIMEOUT_SECONDS} s allowed "
+                            "to get going; stopped"
+                        )
                     digest.update(chunk)
                     temporary_file.write(chunk)
-                    received += len(chunk)
             # http.client's read(amount) returns b"" when the server hangs up early instead of raising, so a cut
             # transfer would otherwise surface only as a puzzling checksum mismatch.
-            if promised is not None and promised.isdigit() and received < int(promised):
+            if promised is not None and received < promised:
                 raise DataError(f"the connection closed early, after {received} of {promised} bytes")
             # Before the rename: a crash must not leave a renamed file whose data is still only in the page cache.
             temporary_file.flush()
@@ -277,7 +397,7 @@ def _download_missing(source: DatasetSource, folder: Path) -> None:
             url = mirror + file_name
             _log.info("downloading %s to %s", url, folder)
             try:
-                _download_file(url, folder / file_name, source.md5[file_name])
+                _download_file(url, folder / file_name, source.md5[file_name], source.sizes.get(file_name))
                 break
             except (OSError, http.client.HTTPException, DataError) as error:
                 failures.append(f"  {url}: {_describe_download_error(error)}")

@@ -1,0 +1,400 @@
+"""tinygrad_nn.onnx.export: every primitive and the built-in models, run in ONNX Runtime against our forward pass."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import numpy as np
+import pytest
+
+import tinygrad_nn as tg
+import tinygrad_nn.onnx as tonnx
+from tinygrad_nn import Function, Tensor, functions, nn
+
+BATCHES = (1, 7, 64)
+
+
+@pytest.fixture(autouse=True)
+def _needs_onnx(onnx, onnxruntime):
+    """Every test here needs onnx and ONNX Runtime (skipped without, unless TINYGRAD_NN_REQUIRE_INTEROP=1)."""
+
+
+class Lambda(nn.Module):
+    """A module whose forward is `function`, holding optional parameters (for ops no layer calls)."""
+
+    def __init__(self, function, **parameters):
+        super().__init__()
+        for name, value in parameters.items():
+            setattr(self, name, nn.Parameter(value))
+        self.function = function
+
+    def forward(self, *inputs):
+        return self.function(self, *inputs)
+
+
+def run_both(model, inputs, path, onnxruntime, input_names=None):
+    """Our forward pass and ONNX Runtime's on the same inputs (a list of arrays)."""
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = input_names or [i.name for i in session.get_inputs()]
+    theirs = session.run(None, dict(zip(names, inputs)))
+    with tg.no_grad():
+        ours = model(*[Tensor(x) for x in inputs])
+    ours = list(ours) if isinstance(ours, tuple) else [ours]
+    return [o.data for o in ours], theirs
+
+
+def assert_exports_and_matches(model, make_input, tmp_path, onnxruntime, batches=BATCHES, **options):
+    """Export with an example batch of 3, then compare with ONNX Runtime at each batch size (to 1e-5 relative)."""
+    path = tmp_path / "model.onnx"
+    tonnx.export(model, make_input(3), path, **options)
+    for batch in batches:
+        ours, theirs = run_both(model, [make_input(batch)], path, onnxruntime)
+        for mine, other in zip(ours, theirs):
+            assert mine.shape == other.shape, (batch, mine.shape, other.shape)
+            assert mine.dtype == other.dtype, (batch, mine.dtype, other.dtype)
+            tolerance = 1e-5 if mine.dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(other, mine, rtol=tolerance, atol=tolerance)
+    return path
+
+
+def floats(*shape_after_batch, dtype=np.float32, low=-2.0, high=2.0, seed=0):
+    """make_input(batch): uniform values of shape (batch, *shape_after_batch)."""
+
+    def make(batch):
+        rng = np.random.default_rng(seed + batch)
+        return rng.uniform(low, high, size=(batch, *shape_after_batch)).astype(dtype)
+
+    return make
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Models
+# ------------------------------------------------------------------------------------------------------------
+
+
+def mlp(dtype):
+    return nn.Sequential(
+        nn.Linear(20, 32, dtype=dtype),
+        nn.ReLU(),
+        nn.Linear(32, 16, dtype=dtype),
+        nn.Tanh(),
+        nn.Linear(16, 10, dtype=dtype),
+    )
+
+
+def tutorial_network(dtype):
+    return nn.Sequential(
+        nn.Linear(64, 30, bias=False, dtype=dtype),
+        nn.Sigmoid(),
+        nn.Linear(30, 10, bias=False, dtype=dtype),
+        nn.Sigmoid(),
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_mlp_runs_in_onnx_runtime_at_every_batch_size(tmp_path, onnxruntime, dtype):
+    tg.manual_seed(0)
+    assert_exports_and_matches(mlp(dtype), floats(20, dtype=dtype), tmp_path, onnxruntime)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tutorial_001s_network_runs_in_onnx_runtime(tmp_path, onnxruntime, dtype):
+    tg.manual_seed(1)
+    assert_exports_and_matches(
+        tutorial_network(dtype), floats(64, dtype=dtype, low=0.01, high=1.0), tmp_path, onnxruntime
+    )
+
+
+def test_a_classifier_with_flatten_and_softmax(tmp_path, onnxruntime):
+    tg.manual_seed(2)
+    model = nn.Sequential(
+        nn.Flatten(), nn.Linear(28, 12, dtype=np.float32), nn.ReLU(), nn.Linear(12, 4, dtype=np.float32), nn.Softmax()
+    )
+    assert_exports_and_matches(model, floats(4, 7), tmp_path, onnxruntime)
+
+
+def test_initializers_are_the_parameters_named_as_in_the_state_dict(tmp_path, onnx):
+    tg.manual_seed(0)
+    model = mlp(np.float32)
+    proto = tonnx.export(model, floats(20)(2), tmp_path / "model.onnx")
+    initializers = {tensor.name: onnx.numpy_helper.to_array(tensor) for tensor in proto.graph.initializer}
+    assert set(initializers) == set(model.state_dict())
+    for name, array in model.state_dict().items():
+        assert initializers[name].tobytes() == array.tobytes(), name
+    assert proto.producer_name == "tinygrad_nn"
+    assert [op.version for op in proto.opset_import] == [tonnx.DEFAULT_OPSET]
+    reloaded = onnx.load(tmp_path / "model.onnx")
+    onnx.checker.check_model(reloaded, full_check=True)
+    (graph_input,) = reloaded.graph.input
+    (graph_output,) = reloaded.graph.output
+    assert graph_input.name == "input" and graph_output.name == "output"
+    assert [d.dim_param or d.dim_value for d in graph_input.type.tensor_type.shape.dim] == ["batch", 20]
+    assert [d.dim_param or d.dim_value for d in graph_output.type.tensor_type.shape.dim] == ["batch", 10]
+    # Netron groups nodes by module: each node's name starts with its module's dotted name.
+    assert [node.name.split("/")[0] for node in reloaded.graph.node] == ["0", "1", "2", "3", "4"]
+
+
+def test_fixed_batch_export_keeps_the_example_shape(tmp_path, onnx, onnxruntime):
+    tg.manual_seed(0)
+    model = mlp(np.float32)
+    proto = tonnx.export(model, floats(20)(5), tmp_path / "model.onnx", dynamic_batch=False)
+    assert [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == [5, 20]
+    ours, theirs = run_both(model, [floats(20)(5)], tmp_path / "model.onnx", onnxruntime)
+    np.testing.assert_allclose(theirs[0], ours[0], rtol=1e-5, atol=1e-6)
+
+
+def test_names_opsets_and_path_none(tmp_path, onnx, onnxruntime):
+    tg.manual_seed(0)
+    model = mlp(np.float32)
+    proto = tonnx.export(model, floats(20)(2), None, input_names=["pixels"], output_names=["logits"], opset=13)
+    assert list(tmp_path.iterdir()) == []
+    assert proto.graph.input[0].name == "pixels" and proto.graph.output[0].name == "logits"
+    assert proto.opset_import[0].version == 13
+    for opset in (13, 18, onnx.defs.onnx_opset_version()):
+        tonnx.export(
+            Lambda(lambda m, x: x.max(axis=1) + x.mean(axis=(0, 1), keepdims=True)), floats(5)(2), None, opset=opset
+        )
+
+
+def test_training_flags_are_restored(tmp_path):
+    model = mlp(np.float32)
+    model.train()
+    model[2].eval()
+    tonnx.export(model, floats(20)(2), tmp_path / "model.onnx")
+    assert model.training and model[0].training and not model[2].training
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Every primitive
+# ------------------------------------------------------------------------------------------------------------
+
+rng = np.random.default_rng(42)
+WEIGHT = rng.standard_normal((5, 3)).astype(np.float32)
+COLUMN = rng.standard_normal((5,)).astype(np.float32)
+MASK = np.array([True, False, True, True, False])
+
+OPS = {
+    "add-sub-mul-div": (lambda m, x: (x + 1.5) * 2 - x / 3 + 4 / (x * x + 1) - 2.0 * x, floats(5)),
+    "broadcast-array": (lambda m, x: x * COLUMN + np.float32(0.5) - COLUMN / 2, floats(5)),
+    "parameter-arithmetic": (lambda m, x: (x - m.w) * m.w, floats(5), {"w": COLUMN}),
+    "neg-abs": (lambda m, x: -abs(x) + (-x).abs(), floats(5)),
+    "pow": (lambda m, x: x**2 + abs(x) ** 0.5 + 2.0**x + x**3, floats(5)),
+    "tensor-pow": (lambda m, x: abs(x) ** m.w, floats(5), {"w": COLUMN}),
+    "exp-log-sqrt": (lambda m, x: x.exp() + (x * x + 1).log() + (x * x).sqrt(), floats(5)),
+    "activations": (lambda m, x: x.sigmoid() + x.relu() + x.tanh(), floats(5)),
+    "softmax": (lambda m, x: x.softmax() + x.log_softmax(axis=1) + x.softmax(axis=0), floats(5)),
+    "softmax-3d": (lambda m, x: x.softmax(axis=1) + x.log_softmax(axis=-1), floats(4, 5)),
+    "reshape-flatten": (lambda m, x: x.reshape(-1, 20).reshape(len(x), 5, 4) + 1, floats(4, 5)),
+    "flatten-all": (lambda m, x: x.flatten().sum(), floats(3)),
+    "transpose": (lambda m, x: x.transpose(0, 2, 1) + x.transpose((0, 2, 1)) * 2, floats(4, 4)),
+    "T": (lambda m, x: x.T @ x, floats(3)),
+    "matmul": (lambda m, x: x @ m.w, floats(5), {"w": WEIGHT}),
+    "batched-matmul": (lambda m, x: x @ x.transpose(0, 2, 1), floats(3, 4)),
+    "matmul-vector": (lambda m, x: x @ COLUMN, floats(5)),
+    "linear-3d": (lambda m, x: nn.functional.linear(x, m.w.T, m.b), floats(4, 5), {"w": WEIGHT, "b": WEIGHT[0]}),
+    "linear-no-bias": (lambda m, x: nn.functional.linear(x, m.w.T), floats(5), {"w": WEIGHT}),
+    "clip": (lambda m, x: x.clip(-0.5, 0.5) + x.clip(min=0.1) + x.clip(max=-0.1), floats(5)),
+    "maximum-minimum": (
+        lambda m, x: tg.maximum(x, 0.3) + tg.minimum(x, m.w) + tg.maximum(0.0, x),
+        floats(5),
+        {"w": COLUMN},
+    ),
+    "where": (lambda m, x: tg.where(MASK, x, -x) + tg.where(COLUMN > 0, 1.0, x), floats(5)),
+    "where-parameter-mask": (lambda m, x: tg.where(m.w > 0, x, m.w), floats(5), {"w": COLUMN}),
+    "sum-mean": (lambda m, x: x.sum(axis=1) + x.mean(axis=-1) + x.sum() + x.mean(), floats(5)),
+    "keepdims": (lambda m, x: x - x.mean(axis=1, keepdims=True) + x.sum(axis=(1, 2), keepdims=True), floats(3, 4)),
+    "max-min": (lambda m, x: x.max(axis=1) - x.min(axis=-1) + x.max() + x.min(axis=(0, 1)), floats(5)),
+    "max-keepdims": (lambda m, x: x - x.max(axis=1, keepdims=True), floats(5)),
+    "cast": (lambda m, x: x.astype(np.float64).exp().astype(np.float32) + x, floats(5)),
+    "cast-int": (lambda m, x: (x * 10).astype(np.int32).astype(np.float32), floats(5)),
+    "concatenate": (
+        lambda m, x: tg.concatenate([x, x * 2, m.w.reshape(1, 5) * 0 + x[:, :1]], axis=1),
+        floats(5),
+        {"w": COLUMN},
+    ),
+    "concatenate-batch": (lambda m, x: tg.concatenate([x, x], axis=0), floats(5)),
+    "stack": (
+        lambda m, x: (
+            tg.stack([x, -x], axis=1) + tg.stack([x, x], axis=-1).sum(axis=-1, keepdims=True).transpose(0, 2, 1)
+        ),
+        floats(5),
+    ),
+    "slices": (lambda m, x: x[:, 1:4] + x[:, ::-1][:, :3] + x[..., -3:], floats(5)),
+    "slice-steps": (
+        lambda m, x: x[:, ::2][:, :2] + x[:, 4::-2][:, 1:] + x[:, -1:0:-2] + x[:, 10:-10:-3][:, :2],
+        floats(5),
+    ),
+    "int-index": (lambda m, x: x[:, 0] + x[:, -1] + x[..., 2], floats(5)),
+    "int-and-none": (lambda m, x: x[:, None, 1:3] + x[:, 3, None, None], floats(5)),
+    "3d-mixed": (lambda m, x: x[:, 1, ::-1] + x[:, :, 2], floats(4, 4)),
+    "int-array": (lambda m, x: x[:, np.array([4, 0, 0, -1])] + x[:, [1, 2, 3, 3]], floats(5)),
+    "int-array-2d": (lambda m, x: x[:, np.array([[0, 1], [2, 3]])].sum(axis=2), floats(5)),
+    "bool-mask": (lambda m, x: x[:, MASK] * 2, floats(5)),
+    "two-arrays-adjacent": (lambda m, x: x[:, np.array([0, 1, 2]), np.array([3, 2, 1])], floats(4, 4)),
+    "two-arrays-apart": (lambda m, x: x[np.array([0, 0]), :, np.array([1, 2])].T + 0, floats(4, 3)),
+    "int-and-array": (lambda m, x: x[:, 1, np.array([0, 2])], floats(4, 3)),
+    "identity": (lambda m, x: x, floats(5)),
+    "parameter-only-output": (lambda m, x: (x.sum() * 0 + m.w, m.w), floats(5), {"w": COLUMN}),
+}
+
+
+@pytest.mark.parametrize("case", list(OPS))
+def test_each_primitive_matches_onnx_runtime(tmp_path, onnxruntime, case):
+    function, make_input, *parameters = OPS[case]
+    model = Lambda(function, **(parameters[0] if parameters else {}))
+    batches = (1, 7) if case != "two-arrays-apart" else ()  # that one indexes the batch axis itself
+    if case == "two-arrays-apart":
+        path = tmp_path / "model.onnx"
+        tonnx.export(model, make_input(3), path, dynamic_batch=False)
+        ours, theirs = run_both(model, [make_input(3)], path, onnxruntime)
+        np.testing.assert_allclose(theirs[0], ours[0], rtol=1e-5, atol=1e-6)
+        return
+    assert_exports_and_matches(model, make_input, tmp_path, onnxruntime, batches=batches)
+
+
+def test_every_builtin_primitive_has_a_converter():
+    exported = set(tonnx.registered_ops())
+    skipped = {"Primitive", "MeanSquaredError", "BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "CrossEntropy",
+               "CrossEntropyWithProbabilities"}  # fmt: skip
+    primitives = {
+        cls
+        for cls in vars(functions).values()
+        if isinstance(cls, type) and issubclass(cls, Function) and cls.__module__ == functions.__name__
+    }
+    missing = sorted(cls.__name__ for cls in primitives - exported if cls.__name__ not in skipped)
+    assert missing == []
+
+
+def test_several_inputs_and_outputs(tmp_path, onnxruntime):
+    model = Lambda(lambda m, a, b: (a * b + m.w, (a - b).relu()), w=COLUMN)
+    a, b = floats(5, seed=1), floats(5, seed=2)
+    path = tmp_path / "two.onnx"
+    proto = tonnx.export(model, (a(3), b(3)), path, output_names=["product", "difference"])
+    assert [i.name for i in proto.graph.input] == ["input_0", "input_1"]
+    assert [o.name for o in proto.graph.output] == ["product", "difference"]
+    ours, theirs = run_both(model, [a(7), b(7)], path, onnxruntime)
+    for mine, other in zip(ours, theirs):
+        np.testing.assert_allclose(other, mine, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# What export refuses, and how a user's op is registered
+# ------------------------------------------------------------------------------------------------------------
+
+
+class Cube(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 3 * grad * x**2
+
+
+def test_a_users_function_is_an_error_naming_it_and_saying_how_to_register_it(tmp_path):
+    model = Lambda(lambda m, x: Cube.apply(x.relu()))
+    with pytest.raises(tonnx.ExportError) as caught:
+        tonnx.export(model, floats(5)(2), tmp_path / "model.onnx")
+    message = str(caught.value)
+    assert "op #1, Cube (from test_onnx), has no ONNX form" in message
+    assert "@tinygrad_nn.onnx.register_onnx_op(Cube)" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_registered_converter_exports_a_users_function(tmp_path, onnxruntime, monkeypatch):
+    monkeypatch.setattr(tonnx, "_CONVERTERS", dict(tonnx._CONVERTERS))  # the registration ends with the test
+
+    @tonnx.register_onnx_op(Cube)
+    def convert_cube(graph, record):
+        dtype = graph.output_dtype(record)
+        return graph.node("Pow", [graph.input(record, 0, dtype), graph.constant(np.array(3, dtype))])
+
+    assert Cube in tonnx.registered_ops()
+    assert_exports_and_matches(Lambda(lambda m, x: Cube.apply(x) + 1), floats(5), tmp_path, onnxruntime)
+
+
+def test_a_subclass_of_a_primitive_needs_its_own_converter(tmp_path):
+    class LeakyReLU(functions.ReLU):
+        @staticmethod
+        def forward(ctx, x):
+            return np.where(x > 0, x, 0.01 * x)
+
+    with pytest.raises(tonnx.ExportError, match=r"LeakyReLU .* has no ONNX form"):
+        tonnx.export(Lambda(lambda m, x: LeakyReLU.apply(x)), floats(5)(2), None)
+
+
+def test_register_onnx_op_takes_a_class():
+    with pytest.raises(TypeError, match="takes a Function class"):
+        tonnx.register_onnx_op("ReLU")
+
+
+def test_a_value_computed_outside_the_graph_is_refused(tmp_path):
+    # x > 0 is a plain boolean tensor, outside the graph: exported, it would be frozen at the example's values.
+    model = Lambda(lambda m, x: tg.where(x > 0, x, 0.0))
+    with pytest.raises(tonnx.ExportError, match=r"op #0, Where, input 0 is a tensor computed outside the recorded"):
+        tonnx.export(model, floats(5)(3), tmp_path / "model.onnx")
+    model = Lambda(lambda m, x: x * Tensor(np.sign(x.data)))
+    with pytest.raises(tonnx.ExportError, match="changes with the model's input"):
+        tonnx.export(model, floats(5)(3), None, dynamic_batch=False)
+
+
+def test_control_flow_that_depends_on_the_batch_is_refused():
+    model = Lambda(lambda m, x: tg.stack([row.relu() for row in x]))
+    with pytest.raises(tonnx.ExportError, match="ran different ops on two inputs"):
+        tonnx.export(model, floats(5)(3), None)
+
+
+def test_an_option_that_follows_the_batch_is_refused_unless_the_batch_is_fixed(tmp_path, onnxruntime):
+    model = Lambda(lambda m, x: x[: len(x) // 2])
+    with pytest.raises(tonnx.ExportError, match=r"option index= differs between a batch of 5 and one of 6"):
+        tonnx.export(model, floats(3)(5), None)
+    path = tmp_path / "fixed.onnx"
+    tonnx.export(model, floats(3)(5), path, dynamic_batch=False)
+    ours, theirs = run_both(model, [floats(3)(5)], path, onnxruntime)
+    np.testing.assert_array_equal(theirs[0], ours[0])
+
+
+def test_a_reshape_with_the_batch_size_written_in_becomes_minus_one(tmp_path, onnxruntime):
+    assert_exports_and_matches(
+        Lambda(lambda m, x: x.reshape(len(x), 2, 10).sum(axis=1)), floats(20), tmp_path, onnxruntime
+    )
+    model = Lambda(lambda m, x: x.reshape(len(x), -1))
+    with pytest.raises(tonnx.ExportError, match="more than one size that follows the batch"):
+        tonnx.export(model, floats(4, 5)(3), None)
+
+
+def test_bad_arguments_are_named(tmp_path):
+    model = mlp(np.float32)
+    x = floats(20)(2)
+    with pytest.raises(ValueError, match=r"opset must be a whole number from 13 to \d+, got 12"):
+        tonnx.export(model, x, None, opset=12)
+    with pytest.raises(ValueError, match=r"input_names must be 1 distinct non-empty strings, got \['a', 'b'\]"):
+        tonnx.export(model, x, None, input_names=["a", "b"])
+    with pytest.raises(ValueError, match="input and output names must differ"):
+        tonnx.export(model, x, None, input_names=["x"], output_names=["x"])
+    with pytest.raises(tonnx.ExportError, match="input 'input' is 0-d, so it has no batch axis"):
+        tonnx.export(Lambda(lambda m, x: x * 2), np.float32(1.0), None)
+    with pytest.raises(tonnx.ExportError, match="must return a Tensor or a tuple of Tensors, got ndarray"):
+        tonnx.export(Lambda(lambda m, x: x.data), x, None)
+    with pytest.raises(TypeError, match=r"export takes an nn\.Module, got function"):
+        tonnx.export(lambda x: x, x, None)
+    with pytest.raises(TypeError, match="example inputs must hold numbers"):
+        tonnx.export(model, np.array(["a"]), None)
+
+
+def test_an_index_mixing_arrays_and_none_is_refused_clearly():
+    model = Lambda(lambda m, x: x[:, None, np.array([0, 1])])
+    with pytest.raises(tonnx.ExportError, match="mixing integer or boolean arrays with None"):
+        tonnx.export(model, floats(5)(3), None)
+
+
+def test_without_onnx_export_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(
+        ImportError, match=re.escape("pip install onnx (in a clone of tinygrad_nn, pip install -e '.[interop]'")
+    ):
+        tonnx.export(mlp(np.float32), floats(20)(2), None)
