@@ -12,6 +12,7 @@ from . import data, nn, optim
 from .autograd import (
     AnomalyError,
     BackwardError,
+    DoubleBackwardError,
     Function,
     detect_anomaly,
     enable_grad,
@@ -23,7 +24,7 @@ from .autograd import (
     set_grad_enabled,
 )
 from .dtypes import get_default_dtype, set_default_dtype
-from .gradcheck import GradcheckError, GradcheckReport, GradcheckWarning, gradcheck, gradcheck_report
+from .gradcheck import GradcheckError, GradcheckReport, GradcheckWarning, gradcheck, gradcheck_report, gradgradcheck
 from .nn.init import manual_seed
 from .serialization import load, save
 from .tensor import Tensor, concatenate, maximum, minimum, stack, where
@@ -34,6 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AnomalyError",
     "BackwardError",
+    "DoubleBackwardError",
     "Function",
     "GradcheckError",
     "GradcheckReport",
@@ -50,6 +52,7 @@ __all__ = [
     "grad",
     "gradcheck",
     "gradcheck_report",
+    "gradgradcheck",
     "is_grad_enabled",
     "load",
     "manual_seed",

@@ -65,6 +65,7 @@ import numpy as np
 __all__ = [
     "AnomalyError",
     "BackwardError",
+    "DoubleBackwardError",
     "Function",
     "OpRecord",
     "RemovableHandle",
@@ -150,6 +151,10 @@ class _BackwardShapeError(BackwardError, ValueError):
 
 class _BackwardTypeError(BackwardError, TypeError):
     """A backward returned a gradient that is not a floating-point array."""
+
+
+class DoubleBackwardError(RuntimeError):
+    """Differentiating a gradient reached a backward that could not record a graph (see `once_differentiable`)."""
 
 
 class AnomalyError(RuntimeError, FloatingPointError):
@@ -1145,7 +1150,7 @@ class _NotDifferentiable(Function):
 
     @staticmethod
     def backward(ctx: Function, grad: Any) -> Any:
-        raise RuntimeError(
+        raise DoubleBackwardError(
             f"cannot differentiate through the gradient computed by {ctx.function}.backward: {ctx.reason}. "
             "Write its backward with operators and tinygrad_nn.functions.xp functions, which work on Tensors "
             "too, so that create_graph=True can record it (see 'Writing and checking a custom layer' in the docs)"

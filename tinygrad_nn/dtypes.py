@@ -43,13 +43,34 @@ def as_array(data: Any, dtype: DTypeLike | None = None) -> np.ndarray:
     if isinstance(data, (np.ndarray, np.generic)):
         array = np.asarray(data, dtype=dtype)
     else:
+        # First as numpy sees it, so that a None or a string in a list is an error instead of a NaN (a float
+        # dtype would turn None into NaN without a word), then in the default float dtype.
         try:
-            array = np.asarray(data, dtype=_default_float if dtype is None else dtype)
+            inferred = np.asarray(data)
+        except (ValueError, TypeError) as error:
+            raise TypeError(f"cannot make a tensor from {type(data).__name__} {_short(data)}: {error}") from error
+        if inferred.dtype.kind not in "fiub":
+            raise TypeError(
+                f"cannot make a tensor from {type(data).__name__} {_short(data)}: tensors hold numbers, and this "
+                f"holds {_what_is_not_a_number(inferred)}"
+            )
+        try:
+            array = inferred.astype(_default_float if dtype is None else dtype, copy=False)
         except (ValueError, TypeError) as error:
             raise TypeError(f"cannot make a tensor from {type(data).__name__} {_short(data)}: {error}") from error
     if array.dtype.kind not in "fiub":
         raise TypeError(f"tensors hold real numbers (float, int, unsigned or bool data); got dtype {array.dtype}")
     return array
+
+
+def _what_is_not_a_number(array: np.ndarray) -> str:
+    if array.dtype.kind == "O":
+        for item in array.flat:
+            if not isinstance(item, (int, float, bool, np.number)):
+                return f"{item!r} ({type(item).__name__})"
+        return "Python objects"
+    kinds = {"U": "strings", "S": "bytes", "c": "complex numbers (tensors are real)", "M": "dates", "m": "durations"}
+    return kinds.get(array.dtype.kind, f"{array.dtype} data")
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -8,8 +8,18 @@ largest absolute and relative error, the worst element's index, and the numerica
 Where the function has a kink at the point (ReLU or abs at 0) the two one-sided slopes differ; an analytical
 value between them is a valid subgradient, so the report calls the point not differentiable instead of wrong.
 Strong curvature also makes the one-sided slopes differ, so wherever they do, the slopes are taken again with a
-step ten times smaller: a kink's slopes still differ as much, curvature's difference shrinks tenfold (and the
-closer look's central difference, the more accurate one, is what the analytical value is compared with).
+step ten times smaller: a kink's slopes still differ as much, and each keeps its value (the slope from the left
+is the same with either step, and so is the one from the right), while curvature's difference shrinks tenfold
+(and the closer look's central difference, the more accurate one, is what the analytical value is compared
+with). Slopes that change with the step are neither: they fail as wrong.
+
+Before anything is differentiated the function is evaluated twice more at the same point: a function whose
+output changes from call to call (random numbers, dropout in training mode, state kept between calls) makes
+every finite difference meaningless, so that is reported as the problem, with how to fix it.
+
+`gradgradcheck` (and ``gradcheck(order=2)``) checks second derivatives the same way: the function it checks is
+the gradient itself, computed with ``create_graph=True``, as a function of the inputs and of the upstream
+gradient.
 """
 
 from __future__ import annotations
@@ -23,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import BackwardError, no_grad
+from .autograd import BackwardError, DoubleBackwardError, enable_grad, no_grad
 from .tensor import Tensor
 
-__all__ = ["GradcheckError", "GradcheckReport", "GradcheckWarning", "gradcheck", "gradcheck_report"]
+__all__ = ["GradcheckError", "GradcheckReport", "GradcheckWarning", "gradcheck", "gradcheck_report", "gradgradcheck"]
 
 
 class GradcheckError(RuntimeError):
@@ -72,6 +82,7 @@ class GradcheckReport:
     rtol: float
     eps: float
     mode: str = "full"
+    order: int = 1  # 2 for gradgradcheck's report: the rows compare derivatives of the gradient
 
     @property
     def ok(self) -> bool:
@@ -85,17 +96,26 @@ class GradcheckReport:
 
     def __str__(self) -> str:
         lines = []
+        title = (
+            "gradgradcheck (the second-order check: derivatives of the gradient)" if self.order == 2 else "gradcheck"
+        )
         if self.ok:
             lines.append(
-                f"gradcheck passed ({self.mode} check, atol={self.atol:g}, rtol={self.rtol:g}, eps={self.eps:g})"
+                f"{title} passed ({self.mode} check, atol={self.atol:g}, rtol={self.rtol:g}, eps={self.eps:g})"
             )
         else:
             wrong = [row for row in self.rows if row.verdict == "wrong"]
             names = ", ".join(dict.fromkeys(f"`{row.input_name}`" for row in wrong))
+            what = "second derivative" if self.order == 2 else "gradient"
             lines.append(
-                "gradcheck failed: "
-                + ("; ".join(self.problems) if self.problems else f"the analytical gradient is wrong for {names}")
+                f"{title} failed: "
+                + ("; ".join(self.problems) if self.problems else f"the analytical {what} is wrong for {names}")
             )
+            if self.order == 2 and not self.problems:
+                lines.append(
+                    "  (output k is the gradient of the k-th input or parameter that requires grad; a wrong entry "
+                    "means a backward's own derivative, its double backward, is wrong)"
+                )
             for row in wrong:
                 index = _format_index(row.input_index)
                 if row.projection:
@@ -108,7 +128,7 @@ class GradcheckReport:
                     f"  output {row.output} w.r.t. {row.input_name}, element {index}"
                     + (f" (output element {_format_index(row.output_index)})" if row.output_index else "")
                     + f": numerical {row.numerical:.6g}, analytical {row.analytical:.6g}"
-                    + (f"; {row.wrong_count} elements wrong in all" if row.wrong_count > 1 else "")
+                    + (f"; {row.wrong_count} Jacobian entries wrong in all" if row.wrong_count > 1 else "")
                 )
         if self.rows:
             lines.append(_table(self.rows))
@@ -253,9 +273,12 @@ def _as_float64(array: np.ndarray, name: str) -> np.ndarray:
 def _backward(subject: _Subject, outputs: Sequence[Tensor], upstream: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Gradients of sum_k <upstream_k, output_k> with respect to the checked leaves."""
     subject.clear_grads()
-    for out, grad in zip(outputs, upstream):
-        if out.requires_grad:
-            out.backward(grad, retain_graph=True)
+    try:
+        for out, grad in zip(outputs, upstream):
+            if out.requires_grad:
+                out.backward(grad, retain_graph=True)
+    except DoubleBackwardError as error:
+        raise _NotTwiceDifferentiableError(str(error)) from None
     return [np.array(g) for g in subject.grads()]
 
 
@@ -322,12 +345,15 @@ _CLOSER = 0.1
 
 @dataclass
 class _Numerical:
-    """Finite-difference Jacobians, laid out like `_analytical_jacobian`'s: [output][checked leaf]."""
+    """Finite-difference Jacobians, laid out like `_analytical_jacobian`'s: [output][checked leaf].
+
+    Only the central differences are kept whole; the one-sided slopes are kept for the columns (input elements)
+    where they disagree, which is all the kink test needs: ``sides[k][i][e] = (left, right, kink)`` with one
+    value per output element.
+    """
 
     central: list[list[np.ndarray]]
-    left: list[list[np.ndarray]]  # (f(x) - f(x - h)) / h
-    right: list[list[np.ndarray]]  # (f(x + h) - f(x)) / h
-    kink: list[list[np.ndarray]]  # True where the one-sided slopes disagree with both steps: not differentiable
+    sides: list[list[dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]]
 
 
 def _slopes(subject: _Subject, flat: np.ndarray, element: int, step: float, base: list[np.ndarray]) -> list:
@@ -345,30 +371,40 @@ def _slopes(subject: _Subject, flat: np.ndarray, element: int, step: float, base
 
 
 def _numerical_jacobian(subject: _Subject, eps: float, atol: float, rtol: float) -> _Numerical:
-    """Central differences, one-sided ones, and where the one-sided slopes say the function has a kink."""
+    """Central differences, one-sided ones where they disagree, and where that disagreement is a real kink."""
     base = subject.output_arrays()
-
-    def empty(dtype: type = float) -> list[list[np.ndarray]]:
-        return [[np.zeros((b.size, t.size), dtype=dtype) for _, t in subject.checked] for b in base]
-
-    numerical = _Numerical(empty(), empty(), empty(), empty(bool))
+    central = [[np.zeros((b.size, t.size)) for _, t in subject.checked] for b in base]
+    sides: list[list[dict]] = [[{} for _ in subject.checked] for _ in base]
     for i, (_, tensor) in enumerate(subject.checked):
         flat = tensor.data.reshape(-1)  # a view: writing to it perturbs the leaf
         for e in range(flat.size):
             slopes = _slopes(subject, flat, e, eps, base)
-            spreads = [np.abs(right - left) for _, left, right in slopes]
-            if any(np.any(spread > atol + rtol * np.abs(central)) for (central, _, _), spread in zip(slopes, spreads)):
-                slopes = _slopes(subject, flat, e, eps * _CLOSER, base)
-                for k, ((central, left, right), spread) in enumerate(zip(slopes, spreads)):
-                    closer_spread = np.abs(right - left)
-                    numerical.kink[k][i][:, e] = (closer_spread > atol + rtol * np.abs(central)) & (
-                        closer_spread >= 0.5 * spread
+            disagree = [
+                bool(np.any(np.abs(right - left) > atol + rtol * np.abs(middle))) for middle, left, right in slopes
+            ]
+            if any(disagree):
+                closer = _slopes(subject, flat, e, eps * _CLOSER, base)
+                for k, ((_, left, right), (near_middle, near_left, near_right)) in enumerate(zip(slopes, closer)):
+                    if not disagree[k]:
+                        continue
+                    spread = np.abs(right - left)
+                    near_spread = np.abs(near_right - near_left)
+                    # A kink: the sides still disagree up close, as much as before, and each side keeps its slope
+                    # (a step ten times smaller finds the same left and the same right slope). Curvature shrinks
+                    # the disagreement; a function that drifts or jumps changes the slopes with the step.
+                    steady_left = np.abs(near_left - left) <= atol + rtol * np.abs(left)
+                    steady_right = np.abs(near_right - right) <= atol + rtol * np.abs(right)
+                    kink = (
+                        (near_spread > atol + rtol * np.abs(near_middle))
+                        & (near_spread >= 0.5 * spread)
+                        & steady_left
+                        & steady_right
                     )
-            for k, (central, left, right) in enumerate(slopes):
-                numerical.central[k][i][:, e] = central
-                numerical.left[k][i][:, e] = left
-                numerical.right[k][i][:, e] = right
-    return numerical
+                    sides[k][i][e] = (near_left, near_right, kink)
+                slopes = closer
+            for k, (middle, _, _) in enumerate(slopes):
+                central[k][i][:, e] = middle
+    return _Numerical(central, sides)
 
 
 def _compare(
@@ -389,25 +425,22 @@ def _compare(
                 error = np.where(a == n, 0.0, np.abs(a - n))
             allowed = atol + rtol * np.abs(n)
             bad = ~(error <= allowed)  # NaN is never within tolerance
-            # A kink: the one-sided slopes disagree, and the analytical value is a subgradient between them.
-            low = np.minimum(numerical.left[k][i], numerical.right[k][i])
-            high = np.maximum(numerical.left[k][i], numerical.right[k][i])
-            kink = numerical.kink[k][i] & (a >= low - allowed) & (a <= high + allowed)
+            # A kink: the one-sided slopes really differ, and the analytical value is a subgradient between them.
+            kink = np.zeros(a.shape, dtype=bool)
+            first_kink = None
+            for e, (left, right, is_kink) in sorted(numerical.sides[k][i].items()):
+                column = is_kink & (a[:, e] >= np.minimum(left, right) - allowed[:, e])
+                column &= a[:, e] <= np.maximum(left, right) + allowed[:, e]
+                kink[:, e] = column
+                if first_kink is None and column.any():
+                    j = int(np.argmax(column))
+                    first_kink = (float(left[j]), float(right[j]), float(a[j, e]))
             wrong = bad & ~kink
             # The worst element shown: the worst wrong one, else the worst of those that are not kinks.
             score = np.where(wrong, np.nan_to_num(error / allowed, nan=np.inf), 0.0)
             if not wrong.any():
                 score = np.where(kink, 0.0, error / allowed)
             j, e = np.unravel_index(int(np.argmax(score)), error.shape)
-            kink_slopes = None
-            if kink.any():
-                first_kink = np.nonzero(kink.T)  # element-major, so the first kink of the first element
-                kj, ke = int(first_kink[1][0]), int(first_kink[0][0])
-                kink_slopes = (
-                    float(numerical.left[k][i][kj, ke]),
-                    float(numerical.right[k][i][kj, ke]),
-                    float(a[kj, ke]),
-                )
             rows.append(
                 PairResult(
                     output=k,
@@ -423,7 +456,7 @@ def _compare(
                         {tuple(int(x) for x in np.unravel_index(c, tensor.shape)) for c in np.nonzero(kink)[1]}
                     ),
                     wrong_count=int(wrong.sum()),
-                    kink_slopes=kink_slopes,
+                    kink_slopes=first_kink,
                 )
             )
     return rows
@@ -474,6 +507,75 @@ def _fast_rows(
     return rows
 
 
+def _nondeterminism(subject: _Subject, outputs: Sequence[Tensor]) -> str | None:
+    """Evaluate the function twice more at the same point; describe how the outputs differ, if they do."""
+    first = [np.array(out.data, dtype=np.float64) for out in outputs]
+    for _ in range(2):
+        again = subject.output_arrays()
+        for k, (a, b) in enumerate(zip(first, again)):
+            if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
+                if a.shape != b.shape:
+                    change = f"shape {a.shape}, then {b.shape}"
+                else:
+                    with np.errstate(invalid="ignore"):
+                        difference = np.where(np.isnan(a) & np.isnan(b), 0.0, np.abs(a - b))
+                    index = tuple(int(x) for x in np.unravel_index(int(np.nanargmax(difference)), a.shape))
+                    change = f"element {_format_index(index)} was {a[index]:.6g}, then {b[index]:.6g}"
+                return (
+                    f"the function is not deterministic: called twice at the same point, its output {k} changed "
+                    f"({change}), so finite differences measure that change, not the gradient. It draws random "
+                    f"numbers or keeps state between calls{_stochastic_hint(subject.fn)}; seed the randomness "
+                    "inside the function (tinygrad_nn.manual_seed(0) at its start), or put the model in eval mode "
+                    "(model.eval()), before checking gradients"
+                )
+    return None
+
+
+def _stochastic_hint(fn: Any) -> str:
+    modules = getattr(fn, "named_modules", None)
+    if not callable(modules):
+        return ""
+    for name, module in modules():
+        if getattr(module, "training", False) and getattr(module, "_stochastic_in_training", False):
+            return f" (its module `{name or '(model)'}` is a {type(module).__name__} in training mode)"
+    return ""
+
+
+# Above this many bytes of Jacobians, or this many evaluations of the function, gradcheck warns before starting.
+_LARGE_BYTES = 256 * 2**20
+_LARGE_EVALUATIONS = 50_000
+
+
+def _warn_if_large(subject: _Subject, outputs: Sequence[Tensor], order: int, fast_mode: bool) -> None:
+    """Say, before the work starts, what a full check will cost when that is a lot: evaluations and memory."""
+    inputs = sum(t.size for _, t in subject.checked)
+    outputs_size = sum(o.size for o in outputs)
+    entries = inputs * outputs_size
+    # Per Jacobian entry: the analytical and the central numerical values (8 bytes each) and a kink flag.
+    memory = 17 * entries
+    evaluations = 2 * inputs + outputs_size
+    if memory <= _LARGE_BYTES and evaluations <= _LARGE_EVALUATIONS:
+        return
+    what = "gradgradcheck" if order == 2 else "gradcheck"
+    fast = (
+        "; the fast check failed, so this is the full check that says which element is wrong"
+        if fast_mode
+        else "; fast_mode=True checks a random projection of it instead, with one backward per output and two "
+        "forwards per input"
+    )
+    warnings.warn(
+        f"{what}: the full check compares {outputs_size:,} x {inputs:,} = {entries:,} Jacobian entries, which takes "
+        f"{evaluations:,} evaluations of the function (forwards and backwards) and about {_megabytes(memory)} of "
+        f"memory{fast}; or check a smaller input",
+        GradcheckWarning,
+        stacklevel=_caller_stacklevel(),
+    )
+
+
+def _megabytes(count: float) -> str:
+    return f"{count / 2**30:,.1f} GiB" if count >= 2**30 else f"{count / 2**20:,.0f} MiB"
+
+
 def gradcheck_report(
     fn: Callable[..., Any],
     inputs: Any,
@@ -487,24 +589,40 @@ def gradcheck_report(
 
     Print the report to see the table even when everything passes.
     """
+    return _report(fn, inputs, eps, atol, rtol, fast_mode, seed, order=1)
+
+
+def _report(
+    fn: Callable[..., Any], inputs: Any, eps: float, atol: float, rtol: float, fast_mode: bool, seed: int, order: int
+) -> GradcheckReport:
     subject = _Subject(fn, inputs)
     rng = np.random.default_rng(seed)  # its own generator: the user's random state is left alone
+
+    def report(rows: list, problems: list, mode: str = "full") -> GradcheckReport:
+        return GradcheckReport(rows, problems, atol, rtol, eps, mode=mode, order=order)
+
     try:
         try:
             outputs = subject.outputs()
+            drift = _nondeterminism(subject, outputs)
+            if drift:
+                return report([], [drift])
             problems = _structural_problems(subject, outputs, rng)
             if problems:
-                return GradcheckReport([], problems, atol, rtol, eps)
+                return report([], problems)
             if fast_mode:
                 rows = _fast_rows(subject, outputs, eps, atol, rtol, rng)
                 if all(row.verdict == "ok" for row in rows):
-                    return GradcheckReport(rows, [], atol, rtol, eps, mode="fast")
+                    return report(rows, [], mode="fast")
+            _warn_if_large(subject, outputs, order, fast_mode)
             analytical = _analytical_jacobian(subject, outputs)
             numerical = _numerical_jacobian(subject, eps, atol, rtol)
         except BackwardError as error:
-            return GradcheckReport([], [str(error)], atol, rtol, eps)
+            return report([], [str(error)])
+        except _NotTwiceDifferentiableError as error:
+            return report([], [str(error)])
         rows = _compare(subject, outputs, analytical, numerical, atol, rtol)
-        return GradcheckReport(rows, [], atol, rtol, eps, mode="full (fast check failed)" if fast_mode else "full")
+        return report(rows, [], mode="full (fast check failed)" if fast_mode else "full")
     finally:
         subject.restore()
 
@@ -518,6 +636,7 @@ def gradcheck(
     raise_exception: bool = True,
     fast_mode: bool = False,
     seed: int = 0,
+    order: int = 1,
 ) -> bool:
     """Check the gradients of `fn` at `inputs` against central finite differences.
 
@@ -526,13 +645,15 @@ def gradcheck(
     copy (float32 inputs with a warning). An element passes when
     ``|analytical - numerical| <= atol + rtol * |numerical|``.
 
-    Before comparing values it checks the gradients' shapes and dtypes, that a zero upstream gradient gives
-    zero gradients, and that backward gives the same result twice. With ``fast_mode=True`` it first compares
-    one random projection ``v^T J u`` per (output, input) pair (one backward per output and two forwards per
-    input, whatever their sizes; ``u`` and ``v`` come from a generator seeded with `seed`, so ``np.random`` is
-    left alone) and falls back to the full check, with its report, only when that fails. Points where the
-    function has a kink are reported as not differentiable (with a `GradcheckWarning`), not as wrong, as long
-    as the analytical value lies between the one-sided slopes.
+    First it evaluates `fn` twice more at the same point, and fails if the outputs change (randomness, state,
+    dropout in training mode). Before comparing values it checks the gradients' shapes and dtypes, that a zero
+    upstream gradient gives zero gradients, and that backward gives the same result twice. It warns before a
+    check that will take many evaluations or much memory. With ``fast_mode=True`` it first compares one random
+    projection ``v^T J u`` per (output, input) pair (one backward per output and two forwards per input, whatever
+    their sizes; ``u`` and ``v`` come from a generator seeded with `seed`, so ``np.random`` is left alone) and
+    falls back to the full check, with its report, only when that fails. Points where the function has a kink are
+    reported as not differentiable (with a `GradcheckWarning`), not as wrong, as long as the analytical value lies
+    between the one-sided slopes. ``order=2`` then checks the second derivatives too, with `gradgradcheck`.
 
     Returns True; on a wrong gradient raises `GradcheckError` whose message names the output, the input (or
     parameter), the worst element and its numerical and analytical values, or returns False when
@@ -540,7 +661,15 @@ def gradcheck(
 
         gradcheck(lambda x, w: (x @ w).tanh().sum(), (x, w))
     """
-    report = gradcheck_report(fn, inputs, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode, seed=seed)
+    if order not in (1, 2):
+        raise ValueError(f"gradcheck: order must be 1 or 2, got {order!r}")
+    report = _report(fn, inputs, eps, atol, rtol, fast_mode, seed, order=1)
+    if report.ok and order == 2:
+        report = _second_order_report(fn, inputs, None, eps, atol, rtol, fast_mode, seed)
+    return _verdict(report, raise_exception)
+
+
+def _verdict(report: GradcheckReport, raise_exception: bool) -> bool:
     if not report.ok:
         if raise_exception:
             raise GradcheckError(report)
@@ -548,3 +677,103 @@ def gradcheck(
     if report.kinks:
         warnings.warn(str(report), GradcheckWarning, stacklevel=_caller_stacklevel())
     return True
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Second order
+# --------------------------------------------------------------------------------------------------------------
+
+
+class _NotTwiceDifferentiableError(RuntimeError):
+    """The gradient could not be differentiated (a backward that cannot build a graph)."""
+
+
+class _GradientOf:
+    """The function whose Jacobian is the second derivative: (inputs, grad_outputs) -> the gradients of `fn`.
+
+    It returns ``grad(fn(inputs), [inputs that require grad, parameters], grad_outputs, create_graph=True)``; for a
+    Module it exposes the module's parameters, so that they are checked (and named) as inputs too.
+    """
+
+    def __init__(self, fn: Callable[..., Any], input_count: int, differentiated: list[int]) -> None:
+        self.fn = fn
+        self.input_count = input_count
+        self.differentiated = differentiated
+        named = getattr(fn, "named_parameters", None)
+        if callable(named):
+            self.named_parameters = named
+
+    @enable_grad()  # gradcheck evaluates functions under no_grad; a gradient needs its forward recorded
+    def __call__(self, *arguments: Any) -> tuple[Tensor, ...]:
+        from .autograd import grad
+
+        inputs, grad_outputs = arguments[: self.input_count], arguments[self.input_count :]
+        result = self.fn(*inputs)
+        outputs = result if isinstance(result, (tuple, list)) else (result,)
+        wrt = [inputs[i] for i in self.differentiated]
+        named = getattr(self.fn, "named_parameters", None)
+        if callable(named):
+            wrt += [p for _, p in named() if p.requires_grad]
+        live = [(o, g) for o, g in zip(outputs, grad_outputs) if isinstance(o, Tensor) and o.requires_grad]
+        if not live:
+            return tuple(Tensor(np.zeros(t.shape)) for t in wrt)
+        gradients = grad([o for o, _ in live], wrt, [g for _, g in live], create_graph=True, allow_unused=True)
+        return tuple(Tensor(np.zeros(t.shape)) if g is None else g for g, t in zip(gradients, wrt))
+
+
+def _second_order_report(
+    fn: Callable[..., Any],
+    inputs: Any,
+    grad_outputs: Any,
+    eps: float,
+    atol: float,
+    rtol: float,
+    fast_mode: bool,
+    seed: int,
+) -> GradcheckReport:
+    items = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    differentiated = [i for i, item in enumerate(items) if isinstance(item, Tensor) and item.requires_grad]
+    if grad_outputs is None:
+        # Random upstream gradients that require grad: the second derivative with respect to them is checked too.
+        with no_grad():
+            probe = fn(*[Tensor(np.array(i.data, np.float64)) if isinstance(i, Tensor) else i for i in items])
+        probes = probe if isinstance(probe, (tuple, list)) else (probe,)
+        rng = np.random.default_rng(seed + 1)
+        grad_outputs = tuple(Tensor(rng.standard_normal(p.shape), requires_grad=True) for p in probes)
+    else:
+        grad_outputs = (grad_outputs,) if isinstance(grad_outputs, (Tensor, np.ndarray)) else tuple(grad_outputs)
+        grad_outputs = tuple(
+            g if isinstance(g, Tensor) else Tensor(np.asarray(g, dtype=np.float64), requires_grad=True)
+            for g in grad_outputs
+        )
+    gradient = _GradientOf(fn, len(items), differentiated)
+    report = _report(gradient, (*items, *grad_outputs), eps, atol, rtol, fast_mode, seed, order=2)
+    names = {f"input {len(items) + k}": f"grad_output {k}" for k in range(len(grad_outputs))}
+    for row in report.rows:
+        row.input_name = names.get(row.input_name, row.input_name)
+    return report
+
+
+def gradgradcheck(
+    fn: Callable[..., Any],
+    inputs: Any,
+    grad_outputs: Any = None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+    fast_mode: bool = False,
+    seed: int = 0,
+) -> bool:
+    """Check the second derivatives of `fn`: the derivative of its gradient, against finite differences of it.
+
+    The function checked is ``(inputs, grad_outputs) -> grad(fn(inputs), inputs, grad_outputs,
+    create_graph=True)`` (and the parameters, for a Module), as PyTorch's ``gradgradcheck`` does: so the double
+    backward of every op on the way is checked, with respect to the inputs and to the upstream gradient.
+    `grad_outputs` defaults to random values (from a generator seeded with `seed`). The report is `gradcheck`'s,
+    headed as the second-order check: "output k" is the gradient of input k (or of the k-th parameter), and
+    "grad_output k" names an upstream gradient. A backward that cannot be differentiated fails with a report
+    that says so.
+    """
+    report = _second_order_report(fn, inputs, grad_outputs, eps, atol, rtol, fast_mode, seed)
+    return _verdict(report, raise_exception)

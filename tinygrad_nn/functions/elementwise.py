@@ -157,8 +157,14 @@ class Pow(Primitive):
         edge_base, edge_exponent = ctx.parents
         grad_base = grad_exponent = None
         if edge_base is not None:
-            if isinstance(exponent, (int, float)) and exponent == 2:
-                grad_base = grad * (base + base)  # the common square, without a power call
+            if isinstance(exponent, (int, float)):
+                if exponent == 2:
+                    grad_base = grad * (base + base)  # the common square, without a power call
+                elif exponent == 0:
+                    grad_base = grad * 0.0
+                else:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        grad_base = grad * exponent * base ** (exponent - 1)
             else:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     grad_base = grad * exponent * base ** (exponent - 1)
