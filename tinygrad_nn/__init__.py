@@ -8,7 +8,7 @@
 (2,)
 """
 
-from . import data, nn, optim
+from . import data, func, nn, onnx, optim
 from .autograd import (
     AnomalyError,
     BackwardError,
@@ -23,11 +23,28 @@ from .autograd import (
     retain_grads,
     set_grad_enabled,
 )
+from .creation import (
+    arange,
+    empty,
+    empty_like,
+    eye,
+    full,
+    full_like,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from .dtypes import get_default_dtype, set_default_dtype
 from .gradcheck import GradcheckError, GradcheckReport, GradcheckWarning, gradcheck, gradcheck_report, gradgradcheck
-from .nn.init import manual_seed
-from .serialization import load, save
-from .tensor import Tensor, concatenate, maximum, minimum, stack, where
+from .random import get_rng_state, manual_seed, set_rng_state
+from .serialization import load, load_metadata, save
+from .tensor import Tensor, cat, concatenate, maximum, minimum, stack, where
 from .viz import GraphvizNotFoundError, draw_graph, render_graph, save_graph
 
 __version__ = "0.1.0"
@@ -43,31 +60,52 @@ __all__ = [
     "GraphvizNotFoundError",
     "Tensor",
     "__version__",
+    "arange",
+    "cat",
     "concatenate",
     "data",
     "detect_anomaly",
     "draw_graph",
+    "empty",
+    "empty_like",
     "enable_grad",
+    "eye",
+    "full",
+    "full_like",
+    "func",
     "get_default_dtype",
+    "get_rng_state",
     "grad",
     "gradcheck",
     "gradcheck_report",
     "gradgradcheck",
     "is_grad_enabled",
     "load",
+    "load_metadata",
     "manual_seed",
     "maximum",
     "minimum",
     "nn",
     "no_grad",
     "once_differentiable",
+    "ones",
+    "ones_like",
+    "onnx",
     "optim",
+    "rand",
+    "rand_like",
+    "randn",
+    "randn_like",
     "render_graph",
     "retain_grads",
     "save",
     "save_graph",
     "set_default_dtype",
     "set_grad_enabled",
+    "set_rng_state",
     "stack",
+    "tensor",
     "where",
+    "zeros",
+    "zeros_like",
 ]

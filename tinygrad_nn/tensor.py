@@ -21,7 +21,7 @@ from . import functions as F  # noqa: N812 - short, like torch.nn.functional as 
 from .autograd import Function, RemovableHandle, run_backward
 from .dtypes import DTypeLike, as_array, get_default_dtype
 
-__all__ = ["Tensor", "concatenate", "maximum", "minimum", "stack", "where"]
+__all__ = ["Tensor", "cat", "concatenate", "maximum", "minimum", "stack", "where"]
 
 Axis = int | tuple[int, ...] | None
 
@@ -751,6 +751,9 @@ def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: Any = _UNSET) -> 
     if len(tensors) == 0:
         raise ValueError("concatenate needs at least one tensor")
     return F.Concatenate.apply(*tensors, axis=_axis("concatenate", axis, dim))
+
+
+cat = concatenate  # PyTorch's name
 
 
 def stack(tensors: Sequence[Any], axis: int = 0, *, dim: Any = _UNSET) -> Tensor:

@@ -93,14 +93,14 @@ def tanh(input: Any) -> Tensor:
     return functions.Tanh.apply(input)
 
 
-def softmax(input: Any, axis: int = -1) -> Tensor:
-    """Softmax along `axis`, computed stably."""
-    return functions.Softmax.apply(input, axis=axis)
+def softmax(input: Any, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """Softmax along `axis` (or PyTorch's `dim`), computed stably."""
+    return functions.Softmax.apply(input, axis=axis if dim is None else dim)
 
 
-def log_softmax(input: Any, axis: int = -1) -> Tensor:
-    """Log-softmax along `axis`, computed stably."""
-    return functions.LogSoftmax.apply(input, axis=axis)
+def log_softmax(input: Any, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """Log-softmax along `axis` (or PyTorch's `dim`), computed stably."""
+    return functions.LogSoftmax.apply(input, axis=axis if dim is None else dim)
 
 
 def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from ..random import default_generator, generator_or_default, manual_seed
 from ..tensor import Tensor
 
 __all__ = [
@@ -28,26 +29,7 @@ __all__ = [
     "zeros_",
 ]
 
-_default_generator = np.random.default_rng()
-
-
-def manual_seed(seed: int) -> np.random.Generator:
-    """Reset the default generator that layers initialise from, so models come out the same every run.
-
-    >>> _ = manual_seed(0)
-    """
-    global _default_generator
-    _default_generator = np.random.default_rng(seed)
-    return _default_generator
-
-
-def default_generator() -> np.random.Generator:
-    """The generator used when an init function gets none (reset by `manual_seed`)."""
-    return _default_generator
-
-
-def _generator(generator: np.random.Generator | None) -> np.random.Generator:
-    return _default_generator if generator is None else generator
+_generator = generator_or_default
 
 
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:

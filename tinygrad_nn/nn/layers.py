@@ -16,6 +16,14 @@ from .module import Module, Parameter
 __all__ = ["Flatten", "Identity", "Linear", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh"]
 
 
+def _one_axis(layer: str, axis: int, dim: int | None) -> int:
+    """`axis` (numpy's name) or `dim` (PyTorch's), checked to be an integer."""
+    chosen = axis if dim is None else dim
+    if isinstance(chosen, bool) or not isinstance(chosen, (int, np.integer)):
+        raise TypeError(f"{layer}: the axis (dim) must be an integer, got {chosen!r}")
+    return int(chosen)
+
+
 def _positive_int(layer: str, name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
@@ -93,11 +101,11 @@ class Tanh(Module):
 
 
 class Softmax(Module):
-    """Softmax along `axis` (default the last): each slice along it becomes probabilities summing to 1."""
+    """Softmax along `axis` (default the last; PyTorch's `dim` works too): each slice becomes probabilities."""
 
-    def __init__(self, axis: int = -1) -> None:
+    def __init__(self, axis: int = -1, *, dim: int | None = None) -> None:
         super().__init__()
-        self.axis = axis
+        self.axis = _one_axis("Softmax", axis, dim)
 
     def forward(self, x: Any) -> Tensor:
         """Apply the softmax to `x` along the layer's axis."""
@@ -109,11 +117,11 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """Log-softmax along `axis` (default the last)."""
+    """Log-softmax along `axis` (default the last; PyTorch's `dim` works too)."""
 
-    def __init__(self, axis: int = -1) -> None:
+    def __init__(self, axis: int = -1, *, dim: int | None = None) -> None:
         super().__init__()
-        self.axis = axis
+        self.axis = _one_axis("LogSoftmax", axis, dim)
 
     def forward(self, x: Any) -> Tensor:
         """Apply the log-softmax to `x` along the layer's axis."""
@@ -136,12 +144,17 @@ class Identity(Module):
 
 
 class Flatten(Module):
-    """Flatten axes `start_axis` to `end_axis` into one: (N, 28, 28) -> (N, 784) by default."""
+    """Flatten axes `start_axis` to `end_axis` into one: (N, 28, 28) -> (N, 784) by default.
 
-    def __init__(self, start_axis: int = 1, end_axis: int = -1) -> None:
+    PyTorch's names, `start_dim` and `end_dim`, work too.
+    """
+
+    def __init__(
+        self, start_axis: int = 1, end_axis: int = -1, *, start_dim: int | None = None, end_dim: int | None = None
+    ) -> None:
         super().__init__()
-        self.start_axis = start_axis
-        self.end_axis = end_axis
+        self.start_axis = start_axis if start_dim is None else start_dim
+        self.end_axis = end_axis if end_dim is None else end_dim
 
     def forward(self, x: Any) -> Tensor:
         """Reshape `x` with the axes from start_axis to end_axis merged."""
