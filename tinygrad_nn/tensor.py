@@ -28,10 +28,10 @@ Axis = int | tuple[int, ...] | None
 _UNSET: Any = object()
 
 
-def _axis(function: str, axis: Any, dim: Any) -> Any:
-    """Numpy's `axis` or PyTorch's `dim`: either spelling, not both."""
+def _axis(function: str, axis: Any, dim: Any, default: Any = None) -> Any:
+    """Numpy's `axis` or PyTorch's `dim`: either spelling, not both (`default` when neither is given)."""
     if dim is _UNSET:
-        return axis
+        return default if axis is _UNSET else axis
     if axis is not None and axis is not _UNSET:
         raise TypeError(f"{function}() got both axis={axis!r} and dim={dim!r}; they are two names for one argument")
     return tuple(dim) if isinstance(dim, list) else dim
@@ -567,13 +567,13 @@ class Tensor:
         axis, keepdims = _axis("argmin", axis, dim), _keepdims("argmin", keepdims, keepdim)
         return np.argmin(self.data, axis=axis, keepdims=keepdims)
 
-    def softmax(self, axis: int = -1, *, dim: Any = _UNSET) -> Tensor:
-        """``exp(x) / sum(exp(x))`` along `axis` (or `dim`), computed stably (inputs of +-1000 are fine)."""
-        return F.Softmax.apply(self, axis=_axis("softmax", axis, dim))
+    def softmax(self, axis: int = _UNSET, *, dim: Any = _UNSET) -> Tensor:
+        """``exp(x) / sum(exp(x))`` along `axis` (or `dim`; the last by default), stable at +-1000."""
+        return F.Softmax.apply(self, axis=_axis("softmax", axis, dim, -1))
 
-    def log_softmax(self, axis: int = -1, *, dim: Any = _UNSET) -> Tensor:
-        """``log(softmax(x))`` along `axis` (or `dim`), computed stably without taking the log of a softmax."""
-        return F.LogSoftmax.apply(self, axis=_axis("log_softmax", axis, dim))
+    def log_softmax(self, axis: int = _UNSET, *, dim: Any = _UNSET) -> Tensor:
+        """``log(softmax(x))`` along `axis` (or `dim`; the last by default), without the log of a softmax."""
+        return F.LogSoftmax.apply(self, axis=_axis("log_softmax", axis, dim, -1))
 
     # ---------------------------------------------------------------------------------------------------------
     # Shape
@@ -746,21 +746,21 @@ def _check_can_require_grad(dtype: np.dtype) -> None:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: Any = _UNSET) -> Tensor:
-    """Join tensors along an existing axis, as ``np.concatenate`` (``torch.cat``, whose `dim` works too)."""
+def concatenate(tensors: Sequence[Any], axis: int = _UNSET, *, dim: Any = _UNSET) -> Tensor:
+    """Join tensors along an existing axis (0 by default), as ``np.concatenate`` and ``torch.cat`` (`dim`)."""
     if len(tensors) == 0:
         raise ValueError("concatenate needs at least one tensor")
-    return F.Concatenate.apply(*tensors, axis=_axis("concatenate", axis, dim))
+    return F.Concatenate.apply(*tensors, axis=_axis("concatenate", axis, dim, 0))
 
 
 cat = concatenate  # PyTorch's name
 
 
-def stack(tensors: Sequence[Any], axis: int = 0, *, dim: Any = _UNSET) -> Tensor:
-    """Join tensors of one shape along a new axis, as ``np.stack`` (`dim` works too)."""
+def stack(tensors: Sequence[Any], axis: int = _UNSET, *, dim: Any = _UNSET) -> Tensor:
+    """Join tensors of one shape along a new axis (0 by default), as ``np.stack`` (`dim` works too)."""
     if len(tensors) == 0:
         raise ValueError("stack needs at least one tensor")
-    return F.Stack.apply(*tensors, axis=_axis("stack", axis, dim))
+    return F.Stack.apply(*tensors, axis=_axis("stack", axis, dim, 0))
 
 
 def maximum(a: Any, b: Any) -> Tensor:
