@@ -384,6 +384,16 @@ class Tensor:
     def __rmatmul__(self, other: Any) -> Tensor:
         return F.MatMul.apply(other, self)
 
+    def dot(self, other: Any) -> Tensor:
+        """The product of vectors or matrices, as ``ndarray.dot`` for 1-D and 2-D operands (``@`` for more axes)."""
+        other_ndim = other.ndim if isinstance(other, (Tensor, np.ndarray)) else np.ndim(other)
+        if self.data.ndim > 2 or other_ndim > 2:
+            raise ValueError(
+                f"dot: shapes {self.shape} and {np.shape(other)}: dot takes 1-D and 2-D tensors (numpy's dot of "
+                "more axes is not matmul's); use @ for batches of matrices"
+            )
+        return F.MatMul.apply(self, other)
+
     def __neg__(self) -> Tensor:
         return F.Neg.apply(self)
 
