@@ -647,3 +647,58 @@ def test_a_5000_op_chain_opens_and_stays_interactive(open_page):
     page.js("tinygradExplorer.select('t5000')")  # the output, back at the other end
     WebDriverWait(page.browser, 10).until(lambda _: page.find_all("[data-node='t5000']"))
     assert page.panel().startswith("output")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The tutorial networks of examples/
+# --------------------------------------------------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def tutorial(name: str):
+    """(loss, model) of one training step of the tutorial's own network class, built by the example itself."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        module = importlib.import_module(name)
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    np.random.seed(0)
+    if name == "tutorial_000_python_course":
+        network = module.NeuralNetwork(2, 2, 10, 0.1)
+        inputs, targets = Tensor(np.array([1.0, 1.5])), np.array([0.99, 0.01])
+    elif name == "tutorial_001_make_your_own":
+        network = module.Neural_Network(784, 100, 10, 0.1)
+        inputs, targets = Tensor(np.random.rand(784)), np.full(10, 0.01)
+    elif name == "tutorial_002_003_real_python":
+        network = module.NeuralNetwork(0.1)
+        inputs, targets = Tensor(np.array([1.66, 1.56])), np.array([1.0])
+    else:
+        network = module.NN()
+        inputs, targets = Tensor(np.array([[0.0, 0.0, 1.0], [1.0, 1.0, 1.0]])), np.array([[0.0], [1.0]])
+    loss = 0.5 * F.mse_loss(network.network(inputs), targets, reduction="sum")
+    loss.backward()
+    return loss, network.network
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tutorial_000_python_course",
+        "tutorial_001_make_your_own",
+        "tutorial_002_003_real_python",
+        "tutorial_004_sichkar",
+    ],
+)
+def test_the_tutorial_networks_open_and_step_through_backward(open_page, name):
+    loss, model = tutorial(name)
+    page = open_page(loss, model, name=name)
+    order = page.api("backwardOrder()")
+    assert len(order) == len(backward_order(loss)) and len(set(order)) == len(order)
+    page.api("goTo(arguments[0])", len(order))
+    assert page.api("visited()") == order
+    weights = page.find_all("[data-kind='parameter']")
+    assert weights and all("tg-has-grad" in el.get_attribute("class") for el in weights)

@@ -74,6 +74,7 @@
     normal: { size: 13, height: 17, css: "13px " + FAMILY, cls: "" },
     small: { size: 11, height: 14, css: "11px " + FAMILY, cls: "tg-small" },
     saved: { size: 11, height: 14, css: "11px " + FAMILY, cls: "tg-saved" },
+    note: { size: 11, height: 14, css: "bold 11px " + FAMILY, cls: "tg-small" }, // a gradient problem, in bold
   };
   const measurer = document.createElement("canvas").getContext("2d");
   const widths = new Map();
@@ -224,7 +225,7 @@
       lines.push(line(t.shapeText, "normal"));
     }
     if (t.note) {
-      lines.push(t.problem ? line("⚠ " + t.note, "small", "tg-note-" + t.problem) : line(t.note, "small"));
+      lines.push(t.problem ? line("⚠ " + t.note, "note", "tg-note-" + t.problem) : line(t.note, "small"));
     }
     return lines;
   }
@@ -242,7 +243,7 @@
     const rows = 10;
     c.parameters.slice(0, rows).forEach(function (row) {
       const text = row[0] + "  " + row[1] + (row[2] ? "  " + (row[3] ? "⚠ " : "") + row[2] : "");
-      lines.push(line(text, "small", row[3] ? "tg-note-" + row[3] : ""));
+      lines.push(row[3] ? line(text, "note", "tg-note-" + row[3]) : line(text, "small"));
     });
     if (c.parameters.length > rows) lines.push(line("… " + (c.parameters.length - rows) + " more parameters", "small"));
     const parts = [plural(c.opCount, "op") + " inside"];
@@ -1385,11 +1386,11 @@
     const height = svg.clientHeight || 600;
     const margin = 24;
     const k = Math.min((width - 2 * margin) / Math.max(g.width, 1), (height - 2 * margin) / Math.max(g.height, 1), 1.25);
-    if (k >= 0.3) {
+    if (k >= 0.45) {
       state.view = { k: k, x: (width - g.width * k) / 2, y: margin };
     } else {
-      // Too big to read whole: start readable, at the output, where backward starts.
-      const k2 = 0.8;
+      // Too big to read whole: start readable, at the output, where backward starts ("fit" shows it all).
+      const k2 = 0.85;
       const root = data.roots.length ? drawnKeyOf("t" + data.roots[0]) : null;
       const p = root && current.geometry.positions.get(root);
       const cx = p ? p.x : g.width / 2;

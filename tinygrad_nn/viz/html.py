@@ -210,8 +210,8 @@ def _payload(model: GraphModel, max_depth: int | None, title: str) -> dict[str, 
                 "flank": None if tensor.flank is None else [tensor.flank[0].index, tensor.flank[1]],
                 "problem": tensor.problem,
                 "note": tensor.note,
-                "data": None if tensor.data is None else array_summary(tensor.data),
-                "grad": None if tensor.grad is None else array_summary(tensor.grad),
+                "data": None if tensor.data is None else _finite(array_summary(tensor.data)),
+                "grad": None if tensor.grad is None else _finite(array_summary(tensor.grad)),
             }
         )
     kinds = {tensor.kind for tensor in model.tensors} | ({"op"} if model.ops else set())
@@ -226,7 +226,7 @@ def _payload(model: GraphModel, max_depth: int | None, title: str) -> dict[str, 
         "backward": [[op.index for op in order] for order in model.backward],
         "legend": style.legend_entries(kinds, problems),
         "vanishingRatio": model.vanishing_ratio,
-        "largestNorm": model.largest_norm,
+        "largestNorm": _finite(model.largest_norm),
     }
 
 
@@ -248,13 +248,11 @@ def _plain(value: Any) -> Any:
 
 
 def _finite(payload: Any) -> Any:
-    """The payload with NaN and inf (which JSON has no words for) as strings, "nan", "inf", "-inf"."""
+    """Statistics with NaN and inf (which JSON has no words for) as strings, "nan", "inf", "-inf"."""
     if isinstance(payload, float) and not math.isfinite(payload):
         return style.number(payload)
-    if isinstance(payload, dict):
+    if isinstance(payload, dict):  # (the histogram's counts, a list, are whole numbers)
         return {key: _finite(value) for key, value in payload.items()}
-    if isinstance(payload, list):
-        return [_finite(value) for value in payload]
     return payload
 
 
@@ -322,7 +320,7 @@ def _page(payload: dict[str, Any], title: str) -> str:
   <footer id="tg-legend" class="tg-legend"></footer>
   <div id="tg-tooltip" class="tg-tooltip" hidden></div>
 </div>
-<script type="application/json" id="tg-data">{_json(_finite(payload))}</script>
+<script type="application/json" id="tg-data">{_json(payload)}</script>
 <script>
 {script}
 </script>

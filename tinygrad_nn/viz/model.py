@@ -48,6 +48,7 @@ class TensorInfo:
     """
 
     __slots__ = (
+        "_shape_text",
         "consumers",
         "container",
         "data",
@@ -81,12 +82,15 @@ class TensorInfo:
         self.norm: float | None = None
         self.problem: str | None = None  # a key of style.PROBLEMS
         self.note: str | None = None  # what the pictures say about the gradient
+        self._shape_text: str | None = None
 
     @property
     def shape_text(self) -> str:
         """``(5, 8) float64``; ``[1] (2,) float64`` for the second output of a multi-output op."""
-        text = style.shape_text(self.shape, self.dtype)
-        return text if self.output_index is None else f"[{self.output_index}] {text}"
+        if self._shape_text is None:
+            text = style.shape_text(self.shape, self.dtype)
+            self._shape_text = text if self.output_index is None else f"[{self.output_index}] {text}"
+        return self._shape_text
 
     @property
     def size(self) -> int:
@@ -243,6 +247,7 @@ class GraphModel:
         self.top: list[Container] = []  # containers at the top level
         self.top_ops: list[OpInfo] = []  # ops at the top level
         self._summaries: dict[int, ContainerSummary] = {}
+        self._inside_cache: dict[int, list[TensorInfo]] | None = None
         self._leaf_of: dict[int, Tensor] = {}  # TensorInfo index -> the leaf Tensor
         self._walk()
         self._read_tensors()
@@ -280,26 +285,29 @@ class GraphModel:
                     queue.append(parent)
         self._op_of = seen
         self.walk_order = walk_order
-        # A forward order: each op once every op it reads from is placed (consumer counts, as the backward walk
-        # does, then reversed), so inputs come first and the explorer and dot both read the graph top down.
-        consumers = dict.fromkeys(seen, 0)
-        for node in seen:
-            for edge in node.parents:
-                parent = _edge_node(edge)
-                if parent is not None:
-                    consumers[parent] += 1
-        ready = [info.node for info in reversed(walk_order) if consumers[info.node] == 0]
-        backwards = []
-        while ready:
-            node = ready.pop()
-            backwards.append(seen[node])
-            for edge in reversed(node.parents):
-                parent = _edge_node(edge)
-                if parent is not None:
-                    consumers[parent] -= 1
-                    if consumers[parent] == 0:
-                        ready.append(parent)
-        self.ops = backwards[::-1]
+        # A forward order: depth first from the roots, each op after everything it reads from, the inputs of an op
+        # in argument order (in q @ k, what made q before what made k): as close to the order the ops ran in as
+        # the graph tells. Iterative, so a chain of 100,000 ops is fine.
+        order: list[OpInfo] = []
+        placed: set[Function] = set()
+        for root in self.roots:
+            start = _edge_node(root._node)
+            if start is None or start in placed:
+                continue
+            placed.add(start)
+            stack = [(start, iter(start.parents))]
+            while stack:
+                node, edges = stack[-1]
+                for edge in edges:
+                    parent = _edge_node(edge)
+                    if parent is not None and parent not in placed:
+                        placed.add(parent)
+                        stack.append((parent, iter(parent.parents)))
+                        break
+                else:
+                    stack.pop()
+                    order.append(seen[node])
+        self.ops = order
         for index, op in enumerate(self.ops):
             op.index = index
 
@@ -688,7 +696,7 @@ class GraphModel:
             for tensor in op.outputs:
                 if not container.encloses(tensor.container):
                     summary.outputs.append(tensor)
-        parameters = [t for t in self.tensors if t.kind == "parameter" and container.encloses(t.container)]
+        parameters = self._parameters_inside().get(id(container), [])
         summary.parameter_count = sum(tensor.size for tensor in parameters)
         summary.problem = style.worst_problem(tensor.problem for tensor in parameters)
         if container.kind == "fold":
@@ -698,13 +706,27 @@ class GraphModel:
         self._summaries[id(container)] = summary
         return summary
 
+    def _parameters_inside(self) -> dict[int, list[TensorInfo]]:
+        """The parameters in each container or in a container inside it, by id of the container (one pass)."""
+        if self._inside_cache is None:
+            inside: dict[int, list[TensorInfo]] = {}
+            for tensor in self.tensors:
+                if tensor.kind != "parameter":
+                    continue
+                container = tensor.container
+                while container is not None:
+                    inside.setdefault(id(container), []).append(tensor)
+                    container = container.parent
+            self._inside_cache = inside
+        return self._inside_cache
+
     def _fold_parameter_rows(
         self, fold: Container, parameters: list[TensorInfo]
     ) -> list[tuple[str, str, str | None, str | None]]:
         """One row per parameter of the block: ``fc.weight x 12``, with the range of the blocks' gradient norms."""
         groups: dict[tuple[str, str], list[TensorInfo]] = {}
         for tensor in parameters:
-            owner = next((m for m in fold.members if m.encloses(tensor.container)), None)
+            owner = _child_of(tensor.container, fold)  # the block (or the call between blocks) it belongs to
             prefix = f"{owner.name}." if owner is not None and owner.name else ""
             relative = tensor.title[len(prefix) :] if prefix and tensor.title.startswith(prefix) else tensor.title
             # With several modules per block (Linear, ReLU, ...) the class says whose parameter it is.
