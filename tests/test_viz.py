@@ -821,3 +821,11 @@ def test_save_graph_writes_the_explorer_for_html_even_without_dot(tmp_path, monk
     page = save_graph(loss, tmp_path / "graph.html", model).read_text()
     assert page.startswith("<!DOCTYPE html>") and "tinygradExplorer" in page
     assert save_graph(loss, tmp_path / "graph", model, format="html").read_text() == page
+
+
+@needs_dot
+def test_render_graph_also_takes_graphviz_source_text(tmp_path):
+    source = graphviz.Source("digraph { a -> b }")
+    assert "<svg" in render_graph(source, tmp_path / "ab.svg").read_text()
+    assert render_graph(source, tmp_path / "ab.png").read_bytes().startswith(b"\x89PNG")
+    assert render_graph(source, tmp_path / "ab.dot").read_text() == source.source

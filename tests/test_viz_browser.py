@@ -534,6 +534,10 @@ def test_the_arrow_keys_step_and_a_collapsed_module_lights_up_while_backward_is_
         assert lit == (op in box_ops)
     ActionChains(page.browser).send_keys(Keys.ARROW_LEFT).perform()
     assert page.api("step()") == len(expected) - 1
+    # Space on a focused button presses that button, once, and does not also start playing.
+    page.find("#tg-first").click()
+    page.find("#tg-next").send_keys(Keys.SPACE)
+    assert page.api("step()") == 1 and page.find("#tg-play").text == "▶ play"
 
 
 def test_play_runs_the_steps_and_pause_stops_them(open_page):
@@ -647,6 +651,14 @@ def test_a_5000_op_chain_opens_and_stays_interactive(open_page):
     page.js("tinygradExplorer.select('t5000')")  # the output, back at the other end
     WebDriverWait(page.browser, 10).until(lambda _: page.find_all("[data-node='t5000']"))
     assert page.panel().startswith("output")
+    # A taller window shows more of the chain, and more is drawn.
+    drawn = len(page.find_all("[data-kind='op']"))
+    size = page.browser.get_window_size()
+    try:
+        page.browser.set_window_size(size["width"], size["height"] * 3)
+        WebDriverWait(page.browser, 10).until(lambda _: len(page.find_all("[data-kind='op']")) > drawn)
+    finally:
+        page.browser.set_window_size(size["width"], size["height"])
 
 
 # --------------------------------------------------------------------------------------------------------------

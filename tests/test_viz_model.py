@@ -466,3 +466,21 @@ def test_a_float32_model_reads_in_float32():
     loss.backward()
     graph = GraphModel([loss], model)
     assert {t.dtype for t in graph.tensors} == {np.dtype(np.float32)}
+
+
+def test_big_arrays_are_summarised_from_a_sample_and_big_saved_arrays_by_shape_only(monkeypatch):
+    from tinygrad_nn.viz import style
+
+    monkeypatch.setattr(style, "STATISTICS_SAMPLE", 100)
+    big = np.arange(1000.0)
+    summary = array_summary(big)
+    assert summary["size"] == 1000 and summary["sampled"] == 100
+    assert summary["min"] == 0.0 and summary["max"] == 990.0  # every 10th value
+    assert sum(summary["histogram"]["counts"]) == 100
+    assert "sampled" not in array_summary(np.arange(100.0))
+    # A strided view (what a convolution saves) is not copied to be described.
+    windows = np.lib.stride_tricks.sliding_window_view(np.arange(50.0), 5)  # 46 x 5 = 230 elements, a view
+    x = Tensor(np.ones(3), requires_grad=True)
+    y = x * 2.0
+    y.grad_fn._saved = (windows, np.arange(50.0))
+    assert describe_saved(y.grad_fn) == ["(46, 5) float64", "(50,) float64, min 0, mean 24.5, max 49"]

@@ -1245,6 +1245,7 @@
     if (summary.nan) out += row("NaN", String(summary.nan));
     if (summary.inf) out += row("inf", String(summary.inf));
     out += row("elements", summary.size.toLocaleString("en-US"));
+    if (summary.sampled) out += row("sampled", "statistics of " + summary.sampled.toLocaleString("en-US") + " evenly spaced values");
     return out + "</table>" + histogram(summary);
   }
 
@@ -1658,8 +1659,12 @@
     relayout();
     fit();
   });
+  window.addEventListener("resize", drawIfNeeded);
   document.addEventListener("keydown", function (event) {
-    if (event.target && (event.target.tagName === "INPUT" || event.target.tagName === "TEXTAREA")) return;
+    const tag = event.target && event.target.tagName;
+    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
+    // A focused button takes space and enter itself: the page must not act on them a second time.
+    if (tag === "BUTTON" && (event.key === " " || event.key === "Enter")) return;
     if (event.key === "ArrowRight") {
       pause();
       goTo(state.step + 1);

@@ -38,7 +38,9 @@ class GraphvizNotFoundError(graphviz.ExecutableNotFound):
         RuntimeError.__init__(self, message)
 
 
-def render_graph(graph: graphviz.Graph | graphviz.Digraph, path: str | PathLike, format: str | None = None) -> Path:
+def render_graph(
+    graph: graphviz.Graph | graphviz.Digraph | graphviz.Source, path: str | PathLike, format: str | None = None
+) -> Path:
     """Write `graph` to exactly `path` and return that path.
 
     The format is `format`, else the suffix of `path` (``.svg``, ``.png``, ``.pdf``...), else SVG. Pixel formats
@@ -48,7 +50,7 @@ def render_graph(graph: graphviz.Graph | graphviz.Digraph, path: str | PathLike,
     The HTML explorer is made from the tensor, not from a drawn graph: ``save_graph(loss, "graph.html", model)``.
     """
     path = Path(path)
-    if not isinstance(graph, (graphviz.Graph, graphviz.Digraph)):
+    if not isinstance(graph, (graphviz.Graph, graphviz.Digraph, graphviz.Source)):
         raise TypeError(f"render_graph needs the graph draw_graph returns, got {type(graph).__name__}")
     chosen = (format or path.suffix.lstrip(".") or "svg").lower()
     if chosen in _SOURCE_FORMATS:
@@ -65,7 +67,8 @@ def render_graph(graph: graphviz.Graph | graphviz.Digraph, path: str | PathLike,
             f"render_graph: {given} is not a format Graphviz writes; use svg, png, pdf or dot "
             f"(all of them: {', '.join(sorted(graphviz.FORMATS))})"
         )
-    if chosen in _RASTER_FORMATS and "dpi" not in graph.graph_attr:
+    drawn = isinstance(graph, (graphviz.Graph, graphviz.Digraph))  # graphviz.Source has no attributes to set
+    if chosen in _RASTER_FORMATS and drawn and "dpi" not in graph.graph_attr:
         graph = graph.copy()
         graph.graph_attr["dpi"] = str(RASTER_DPI)
     try:

@@ -762,13 +762,18 @@ def array_summary(array: Any) -> dict[str, Any]:
     """Statistics of an array for the explorer's panel: size, mean, std, min, max, norm, a histogram, the values.
 
     Computed in float64 over the finite values; ``nan`` and ``inf`` count how many others there are. Tensors with
-    at most `style.SMALL_TENSOR` elements also list their values.
+    at most `style.SMALL_TENSOR` elements also list their values. Of an array with more than
+    `style.STATISTICS_SAMPLE` elements, every k-th value is taken (``sampled`` says how many).
     """
     array = np.asarray(array)
     summary: dict[str, Any] = {"size": int(array.size)}
     if array.dtype.kind not in "biuf" or array.size == 0:
         return summary
-    values = array.astype(np.float64, copy=False).ravel()
+    values = array.reshape(-1)
+    if values.size > style.STATISTICS_SAMPLE:
+        values = values[:: -(-values.size // style.STATISTICS_SAMPLE)]
+        summary["sampled"] = int(values.size)
+    values = values.astype(np.float64, copy=False)
     finite_mask = np.isfinite(values)
     finite = values[finite_mask] if not finite_mask.all() else values
     summary["nan"] = int(np.isnan(values).sum())
@@ -816,7 +821,7 @@ def _describe_item(item: Any) -> str:
             text = style.shape_text(item.shape, item.dtype)
             if item.size <= style.SMALL_TENSOR:
                 return f"{text} {style.values_text(item)}"
-            if item.dtype.kind in "biuf":
+            if item.dtype.kind in "biuf" and item.size <= style.STATISTICS_SAMPLE:
                 values = item.astype(np.float64, copy=False)
                 finite = values[np.isfinite(values)]
                 if finite.size:

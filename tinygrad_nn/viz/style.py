@@ -69,6 +69,9 @@ FOLD_MIN_REPEATS = 3
 SMALL_TENSOR = 6
 # Bars of the explorer's histograms.
 HISTOGRAM_BINS = 16
+# Statistics of a bigger array are taken over this many of its values, evenly spaced; an op's saved arrays bigger
+# than this (a convolution's sliding windows, say, a view that a summary would copy) get their shape only.
+STATISTICS_SAMPLE = 1_000_000
 
 
 def worst_problem(problems: Any) -> str | None:
