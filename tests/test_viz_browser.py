@@ -328,7 +328,7 @@ def test_clicking_a_module_collapses_it_into_its_box_and_clicking_the_box_expand
     assert page.api(f"container({linear['id']})")["state"] == "expanded" and op in page.api("visibleOps()")
     # Collapsing the outer module hides the inner ones in its box.
     outer = containers["Sequential"]
-    page.find(f".tg-cluster[data-container='{outer['id']}'] .tg-cluster-title").click()
+    page.find(f".tg-cluster[data-container='{outer['id']}'] .tg-cluster-bar").click()  # the title bar, anywhere along it
     assert page.api(f"container({linear['id']})")["state"] == "hidden"
     assert {entry["key"] for entry in page.api("visibleNodes()")} >= {f"c{outer['id']}"}
     page.find("#tg-expand-all").click()
@@ -490,7 +490,7 @@ def test_the_stepper_walks_backward_in_the_engines_order_lighting_what_it_reache
         assert [el.get_attribute("data-node") for el in current] == [f"o{op}"]
         assert page.find("#tg-app").get_attribute("data-current-op") == str(op)
         assert len(page.find_all(".tg-node.tg-done[data-kind='op']")) == step - 1
-        delivered.append(len(page.find_all("path.tg-edge.tg-delivered")))
+        delivered.append(len(page.find_all(".tg-link.tg-delivered")))
         assert page.find("#tg-step-label").text.startswith(
             f"backward {step} / {len(expected)}: {page.api('ops()')[op]['name']}"
         )
@@ -512,7 +512,7 @@ def test_the_stepper_walks_backward_in_the_engines_order_lighting_what_it_reache
     assert (
         page.api("step()") == 0
         and page.find_all(".tg-current") == []
-        and page.find_all("path.tg-edge.tg-delivered") == []
+        and page.find_all(".tg-link.tg-delivered") == []
     )
 
 

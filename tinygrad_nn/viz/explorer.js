@@ -833,9 +833,6 @@
   const DRAW_ALL = 1500;
   let drawnWindow = null; // the area drawn, in graph coordinates; null when everything is drawn
   let redrawPending = false;
-  const ARROWS =
-    '<defs><marker id="tg-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path class="tg-arrow" d="M0,0 L10,5 L0,10 z"></path></marker>' +
-    '<marker id="tg-arrow-lit" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path class="tg-arrow tg-delivered" d="M0,0 L10,5 L0,10 z"></path></marker></defs>';
 
   // Bounding boxes of everything drawn, for drawing what is in a window.
   function indexGeometry() {
@@ -904,7 +901,7 @@
   function drawWindow(win) {
     const view = current.view;
     const geometry = current.geometry;
-    const parts = [ARROWS];
+    const parts = [];
     // Clusters, outermost first so inner ones paint on top.
     for (let i = 0; i < CONTAINERS; i++) {
       const b = geometry.clusters.get(i);
@@ -914,6 +911,7 @@
         '<g class="tg-cluster tg-cluster-level-' + (c.level % 3) + '" data-container="' + i + '" data-state="expanded" data-kind="' + c.kind + '"' +
         (c.kind === "fold" ? ' data-repeats="' + c.repeats + '"' : "") + ">" +
         '<rect class="tg-cluster-box" x="' + f(b.x) + '" y="' + f(b.y) + '" width="' + f(b.w) + '" height="' + f(b.h) + '" rx="8"></rect>' +
+        '<rect class="tg-cluster-bar" x="' + f(b.x) + '" y="' + f(b.y) + '" width="' + f(b.w) + '" height="20" rx="8"><title>Click to collapse</title></rect>' +
         '<text class="tg-cluster-title" x="' + f(b.x + 8) + '" y="' + f(b.y + 15) + '" font-size="12">' + escapeHtml("▾ " + c.title) + "</text></g>"
       );
     }
@@ -922,7 +920,7 @@
     view.edges.forEach(function (edge, index) {
       const shape = geometry.edgePoints[index];
       if (win && !overlaps(win, shape)) return;
-      edgeParts.push('<path class="tg-edge" data-edge="' + index + '" marker-end="url(#tg-arrow)" d="' + pathOf(shape.points) + '"></path>');
+      edgeParts.push(link('data-edge="' + index + '"', shape.points));
     });
     parts.push('<g class="tg-edges">' + edgeParts.join("") + "</g>");
     // Nodes.
@@ -946,7 +944,7 @@
     viewport.querySelectorAll(".tg-cluster").forEach(function (el) {
       clusterElements.set(Number(el.getAttribute("data-container")), el);
     });
-    viewport.querySelectorAll(".tg-edge").forEach(function (el) {
+    viewport.querySelectorAll(".tg-link").forEach(function (el) {
       if (el.hasAttribute("data-flank")) edgeElements.push({ flank: Number(el.getAttribute("data-flank")), path: el });
       else edgeElements.push({ edge: view.edges[Number(el.getAttribute("data-edge"))], path: el });
     });
@@ -1000,7 +998,7 @@
   }
 
   function flankArrow(tensor, x1, y1, x2, y2) {
-    return '<path class="tg-edge" data-flank="' + tensor + '" marker-end="url(#tg-arrow)" d="M' + f(x1) + "," + f(y1) + " L" + f(x2 - (x2 > x1 ? 1 : -1)) + "," + f(y2) + '"></path>';
+    return link('data-flank="' + tensor + '"', [{ x: x1, y: y1 }, { x: x2, y: y2 }]);
   }
 
   function anchorOf(key, geometry, bottom) {
@@ -1031,6 +1029,30 @@
     }
     points.push(end);
     return points;
+  }
+
+  // An edge: its line and its arrowhead, in one group (the stepper colours the group).
+  function link(attributes, points) {
+    const end = points[points.length - 1];
+    const before = points[points.length - 2];
+    // The line arrives vertically (an S-curve) unless it is level (a parameter beside its op).
+    let dx = 0;
+    let dy = 1;
+    if (end.y - before.y <= 1) {
+      const length = Math.hypot(end.x - before.x, end.y - before.y) || 1;
+      dx = (end.x - before.x) / length;
+      dy = (end.y - before.y) / length;
+    }
+    const size = 8;
+    const half = 3.8;
+    const bx = end.x - dx * size;
+    const by = end.y - dy * size;
+    const line = points.slice(0, -1).concat([{ x: end.x - dx * (size - 1), y: end.y - dy * (size - 1) }]);
+    return (
+      '<g class="tg-link" ' + attributes + '><path class="tg-edge" d="' + pathOf(line) + '"></path>' +
+      '<path class="tg-head" d="M' + f(end.x) + "," + f(end.y) + " L" + f(bx - dy * half) + "," + f(by + dx * half) +
+      " L" + f(bx + dy * half) + "," + f(by - dx * half) + ' z"></path></g>'
+    );
   }
 
   // Through the points, downwards: an S-curve from each point to the next.
@@ -1118,7 +1140,6 @@
     clearClass("tg-has-grad");
     edgeElements.forEach(function (item) {
       item.path.classList.remove("tg-delivered");
-      item.path.setAttribute("marker-end", "url(#tg-arrow)");
     });
     const info = stepState();
     app.classList.toggle("tg-stepping", info !== null);
@@ -1178,10 +1199,7 @@
         const edge = item.edge;
         lit = edge.to[0] === "t" ? nodeRan(edge.from) : nodeRan(edge.to);
       }
-      if (lit) {
-        item.path.classList.add("tg-delivered");
-        item.path.setAttribute("marker-end", "url(#tg-arrow-lit)");
-      }
+      if (lit) item.path.classList.add("tg-delivered");
     });
   }
 
@@ -1331,7 +1349,7 @@
       panel.innerHTML =
         "<h2>" + escapeHtml(data.title) + "</h2><p class='tg-hint'>" + plural(ops.length, "op") + ", " +
         plural(tensors.length, "tensor") + (containers.length ? ", " + plural(containers.length, "module call") + " and fold" + (containers.length === 1 ? "" : "s") : "") + ".</p>" +
-        "<p class='tg-hint'>Click a node for its details; click a module's title or border to collapse it, a box to " +
+        "<p class='tg-hint'>Click a node for its details; click a module's title bar to collapse it, a box to " +
         "expand it. Drag to pan, scroll to zoom. Step through backward with ◀ ▶ (or the arrow keys).</p>";
       return;
     }
