@@ -326,9 +326,9 @@ def test_clicking_a_module_collapses_it_into_its_box_and_clicking_the_box_expand
     assert "2.weight" in page.panel()  # the box's summary in the side panel
     box.click()
     assert page.api(f"container({linear['id']})")["state"] == "expanded" and op in page.api("visibleOps()")
-    # Collapsing the outer module hides the inner ones in its box.
+    # Collapsing the outer module (a click on its title bar) hides the inner ones in its box.
     outer = containers["Sequential"]
-    page.find(f".tg-cluster[data-container='{outer['id']}'] .tg-cluster-bar").click()  # the title bar, anywhere along it
+    page.find(f".tg-cluster[data-container='{outer['id']}'] .tg-cluster-bar").click()
     assert page.api(f"container({linear['id']})")["state"] == "hidden"
     assert {entry["key"] for entry in page.api("visibleNodes()")} >= {f"c{outer['id']}"}
     page.find("#tg-expand-all").click()
