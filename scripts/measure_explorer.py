@@ -11,7 +11,7 @@ measuring:
 - the page's own breakdown: parsing the data, laying out, drawing.
 
 Needs chromium and chromedriver (``apt-get install chromium chromium-driver``) and selenium (the test extra).
-Run: ``python scripts/measure_explorer.py [--ops 5000] [--runs 5]``. docs/explorer.md quotes its output.
+Run: ``python scripts/measure_explorer.py [--ops 5000] [--runs 9]``. docs/explorer.md quotes its output.
 """
 
 from __future__ import annotations

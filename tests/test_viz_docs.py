@@ -124,4 +124,4 @@ def test_the_measuring_script_runs(tmp_path):
     assert lines[0] == "chain of 60 ops: 121 nodes drawn as boxes"
     for measure in ("ready", "first click", "parse", "layout", "draw"):
         assert any(re.match(rf"  {measure} +\d+\.\d{{3}} s", line) for line in lines), (measure, lines)
-    assert "--ops 5000 --runs 5" in EXPLORER
+    assert "--ops 5000 --runs 9" in EXPLORER
