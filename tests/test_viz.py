@@ -46,8 +46,9 @@ def nodes(source: str, with_legend: bool = False) -> dict[str, tuple[str, str]]:
 
 
 def legend(source: str) -> str:
-    """The legend's entries, as text."""
-    return nodes(source, with_legend=True)["legend"][0]
+    """The legend's entries, as text: the legend is the graph's label, one row under the picture."""
+    match = re.search(r"\blabel=<(<table.*</table>)>", source.split("\n", 2)[1])
+    return text_of(match.group(1)) if match else ""
 
 
 def node_with(source: str, text: str) -> tuple[str, str, str]:
@@ -126,6 +127,46 @@ def tutorial_network():
     model = nn.Sequential(nn.Linear(3, 3, bias=False), nn.Sigmoid(), nn.Linear(3, 3, bias=False), nn.Sigmoid())
     inputs = Tensor(np.array([0.9, 0.1, 0.8]))
     loss = 0.5 * F.mse_loss(model(inputs), np.array([0.99, 0.01, 0.01]), reduction="sum")
+    return model, loss
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 16)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.fc(x))
+
+
+class ResidualMLP(nn.Module):
+    def __init__(self, blocks=12):
+        super().__init__()
+        self.inp = nn.Linear(4, 16)
+        self.blocks = nn.ModuleList([Block() for _ in range(blocks)])
+        self.out = nn.Linear(16, 1)
+
+    def forward(self, x):
+        x = self.inp(x)
+        for block in self.blocks:
+            x = x + block(x)
+        return self.out(x)
+
+
+def residual_mlp(blocks=12):
+    tg.manual_seed(0)
+    model = ResidualMLP(blocks)
+    loss = model(Tensor(np.random.default_rng(0).normal(size=(3, 4)))).sum()
+    loss.backward()
+    return model, loss
+
+
+def three_layer_mlp():
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3))
+    loss = nn.CrossEntropyLoss()(model(Tensor(np.ones((5, 4)))), np.array([0, 1, 2, 1, 0]))
+    loss.backward()
     return model, loss
 
 
@@ -313,7 +354,7 @@ def test_kinds_of_node_have_distinct_colours_and_a_legend():
         assert word in entries
     # The legend's swatches use the nodes' colours.
     for fill in fills.values():
-        assert f'bgcolor="{fill}"' in source.split("legend [")[1]
+        assert f'bgcolor="{fill}"' in source.split("\n", 2)[1]
 
 
 def test_legend_only_lists_what_is_drawn_and_can_be_left_out():
@@ -321,7 +362,7 @@ def test_legend_only_lists_what_is_drawn_and_can_be_left_out():
     graph = draw_graph((x * x).sum())
     entries = legend(graph.source)
     assert "input" in entries and "parameter" not in entries and "collapsed module" not in entries
-    assert "legend" not in nodes(draw_graph((x * x).sum(), legend=False).source, with_legend=True)
+    assert legend(draw_graph((x * x).sum(), legend=False).source) == ""
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -448,15 +489,22 @@ def test_vanishing_gradients_in_a_deep_sigmoid_network_are_flagged():
     model = nn.Sequential(*[nn.Sequential(nn.Linear(8, 8), nn.Sigmoid()) for _ in range(10)])
     loss = F.mse_loss(model(Tensor(np.random.default_rng(0).normal(size=(16, 8)))), np.zeros((16, 8)))
     loss.backward()
-    source = draw_graph(loss, model).source
+    source = draw_graph(loss, model, fold_repeats=False).source
     first_label, first_style = node_with(source, "0.0.weight")[1:]
     last_label, last_style = node_with(source, "9.0.weight")[1:]
     assert "× largest" in first_label and "dashed" in attribute(first_style, "style")
     assert "×" not in last_label and attribute(last_style, "penwidth") is None
     assert "vanishing" in legend(source)
-    assert "×" not in draw_graph(loss, model, vanishing_ratio=None).source
+    assert "×" not in draw_graph(loss, model, vanishing_ratio=None, fold_repeats=False).source
+    # Folded (the default), the ten blocks are one box that gives the range of norms and how many vanish.
+    _, box, box_style = node_with(draw_graph(loss, model).source, "Linear-Sigmoid x 10")
+    weights = [np.linalg.norm(block[0].weight.grad) for block in model]
+    assert (
+        f"0.weight x 10 (8, 8) float64 ⚠ grad norms {min(weights):.3g} … {max(weights):.3g}, 6 of 10 vanishing" in box
+    )
+    assert "dashed" in attribute(box_style, "style")
     # Collapsed, the boxes of the first blocks carry the warning.
-    collapsed = draw_graph(loss, model, max_depth=1).source
+    collapsed = draw_graph(loss, model, max_depth=1, fold_repeats=False).source
     _, box, box_style = node_with(collapsed, "0: Sequential")
     assert "0.0.weight" in box and "× largest" in box and "dashed" in attribute(box_style, "style")
 
@@ -512,10 +560,17 @@ def test_past_max_nodes_a_marker_says_how_many_ops_were_left_out():
 
 
 @needs_dot
-@pytest.mark.parametrize("scenario", ["plain", "collapsed", "problems", "data", "truncated", "multi"])
+@pytest.mark.parametrize(
+    "scenario", ["plain", "collapsed", "problems", "data", "truncated", "multi", "folded", "folded-truncated", "lr"]
+)
 def test_dot_accepts_the_text_without_complaint(scenario):
     model, loss = mlp_loss()
-    if scenario in ("plain", "collapsed"):
+    if scenario.startswith("folded"):
+        model, loss = residual_mlp()
+        graph = draw_graph(loss, model, max_nodes=3 if scenario == "folded-truncated" else 500)
+    elif scenario == "lr":
+        graph = draw_graph(loss, model, rankdir="LR", max_depth=1)
+    elif scenario in ("plain", "collapsed"):
         with tg.retain_grads():
             loss.backward()
         graph = draw_graph(loss, model, max_depth=1 if scenario == "collapsed" else None)
@@ -617,3 +672,160 @@ def test_a_leaf_that_requires_grad_draws_as_one_node():
     w = Tensor([1.0, 2.0], requires_grad=True)
     source = draw_graph(w).source
     assert node_with(source, "output")[1] == "output | (2,) float64"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Readable by default: parameters beside their op, the data path straight down, big enough text
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_a_parameter_used_by_one_op_sits_beside_it_weight_left_bias_right():
+    model, loss = three_layer_mlp()
+    source = draw_graph(loss, model).source
+    for layer in ("0", "2", "4"):
+        weight = node_with(source, f"{layer}.weight")[0]
+        bias = node_with(source, f"{layer}.bias")[0]
+        op = next(node for node in cluster(source, f"{layer}: Linear")["nodes"] if node.startswith("op"))
+        assert f"{{rank=same; {weight} {op} {bias};}}" in source
+        assert f"{weight} -> {op}\n" in source and f"{op} -> {bias} [dir=back]" in source
+
+
+def positions(graph: graphviz.Digraph) -> dict[str, tuple[float, float]]:
+    """Where dot puts each node: id -> (x, y) in inches, y growing upwards."""
+    result = subprocess.run(["dot", "-Tplain"], input=graph.source.encode(), capture_output=True, check=True)
+    found = {}
+    for line in result.stdout.decode().splitlines():
+        parts = line.split()
+        if parts and parts[0] == "node":
+            found[parts[1]] = (float(parts[2]), float(parts[3]))
+    return found
+
+
+@needs_dot
+def test_the_data_path_runs_straight_down_with_the_parameters_on_either_side():
+    model, loss = three_layer_mlp()
+    graph = draw_graph(loss, model)
+    place = positions(graph)
+    source = graph.source
+    chain = ["op0", "op0_out", "op1", "op1_out", "op2", "op2_out", "op3", "op3_out", "op4", "op4_out"]
+    xs = [place[node][0] for node in chain]
+    assert max(xs) - min(xs) < 0.05, xs  # one vertical line: no zig-zag between the clusters
+    ys = [place[node][1] for node in chain]
+    assert ys == sorted(ys, reverse=True)  # each op below its input
+    for layer, op in (("0", "op0"), ("2", "op2"), ("4", "op4")):
+        weight, bias = node_with(source, f"{layer}.weight")[0], node_with(source, f"{layer}.bias")[0]
+        assert place[weight][0] < place[op][0] < place[bias][0]
+        assert place[weight][1] == place[op][1] == place[bias][1]
+
+
+def test_default_fonts_are_large_and_dark():
+    model, loss = three_layer_mlp()
+    source = draw_graph(loss, model).source
+    assert "fontsize=14" in source.split("\n", 3)[2]  # the node defaults
+    sizes = {int(size) for size in re.findall(r'point-size="(\d+)"', source)}
+    assert min(sizes) >= 11
+    greys = set(re.findall(r'<font[^>]* color="(#[0-9a-f]{6})"', source))
+    assert all(int(grey[1:3], 16) <= 0x40 for grey in greys), greys  # dark grey at the lightest
+
+
+@needs_dot
+def test_a_png_is_rendered_at_144_dpi_unless_the_graph_says_otherwise(tmp_path):
+    model, loss = three_layer_mlp()
+    graph = draw_graph(loss, model)
+    default = png_size(render_graph(graph, tmp_path / "default.png"))
+    graph.attr(dpi="72")
+    small = png_size(render_graph(graph, tmp_path / "small.png"))
+    assert default[0] >= 800 and default[1] >= 1500  # 860 x 1686 on Graphviz 2.43
+    assert small[0] < default[0] / 1.8
+    assert "dpi" not in draw_graph(loss, model).source  # the text itself is unchanged
+
+
+def png_size(path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Folding repeated blocks
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_twelve_residual_blocks_fold_into_one_box():
+    model, loss = residual_mlp(12)
+    source = draw_graph(loss, model).source
+    box_id, box, style = node_with(source, "Block x 12")
+    assert box_id.startswith("fold")
+    assert "blocks.0 … blocks.11" in box
+    assert "in (3, 16) float64" in box and "out (3, 16) float64" in box
+    assert "fc.weight x 12 (16, 16) float64" in box and "fc.bias x 12 (16,) float64" in box
+    assert "36 ops inside, 3,264 parameters" in box
+    assert attribute(style, "shape") == "box3d" and attribute(style, "fillcolor") == "#e4eef0"
+    assert "Add" not in [label.split(" | ")[0] for label, _ in nodes(source).values()]  # folded with the blocks
+    assert not any(c["label"].startswith("blocks.") for c in clusters(source))
+    assert "repeated blocks, folded" in legend(source)
+    # In, through the box, out: the box sits on the path from the first layer to the last.
+    out_op = next(node for node in cluster(source, "out: Linear")["nodes"] if node.startswith("op"))
+    assert re.search(rf"{box_id} -> {out_op}\b", source)
+
+
+def test_fold_repeats_false_draws_every_block_and_an_integer_sets_the_shortest_run():
+    model, loss = residual_mlp(3)
+    assert "Block x 3" in draw_graph(loss, model).source
+    unfolded = draw_graph(loss, model, fold_repeats=False).source
+    assert "Block x" not in unfolded
+    assert sum(c["label"].endswith(": Block") for c in clusters(unfolded)) == 3
+    assert "Block x" not in draw_graph(loss, model, fold_repeats=4).source
+    for wrong in (1, 0.5, "yes"):
+        with pytest.raises(ValueError, match=r"fold_repeats must be True, False or .* got"):
+            draw_graph(loss, model, fold_repeats=wrong)
+
+
+def test_a_flat_sequential_folds_linear_relu_pairs():
+    tg.manual_seed(0)
+    layers = []
+    for _ in range(8):
+        layers += [nn.Linear(8, 8), nn.ReLU()]
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), *layers, nn.Linear(8, 2))
+    source = draw_graph(model(Tensor(np.ones((2, 4)))).sum(), model).source
+    _, box, _ = node_with(source, "Linear-ReLU x 8")
+    assert "2 … 17" in box and "16 ops inside" in box
+    assert node_with(source, "0.weight") and node_with(source, "18.weight")  # the odd layers stay drawn
+
+
+def test_a_fold_counts_as_one_unit_for_max_nodes():
+    model, loss = residual_mlp(12)
+    source = draw_graph(loss, model, max_nodes=3).source
+    node_with(source, "Block x 12")
+    assert nodes(source)["more"][0] == "… 1 more op not drawn (max_nodes)"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Files: the explorer is the .html suffix
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_render_graph_points_html_to_save_graph_and_rejects_other_objects(tmp_path):
+    model, loss = tutorial_network()
+    graph = draw_graph(loss, model)
+    with pytest.raises(ValueError, match=r"save_graph\(loss, 'graph.html', model\)"):
+        render_graph(graph, tmp_path / "graph.html")
+    with pytest.raises(TypeError, match="needs the graph draw_graph returns, got Tensor"):
+        render_graph(loss, tmp_path / "graph.svg")
+
+
+def test_save_graph_writes_the_explorer_for_html_even_without_dot(tmp_path, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    model, loss = tutorial_network()
+    page = save_graph(loss, tmp_path / "graph.html", model).read_text()
+    assert page.startswith("<!DOCTYPE html>") and "tinygradExplorer" in page
+    assert save_graph(loss, tmp_path / "graph", model, format="html").read_text() == page
+
+
+@needs_dot
+def test_render_graph_also_takes_graphviz_source_text(tmp_path):
+    source = graphviz.Source("digraph { a -> b }")
+    assert "<svg" in render_graph(source, tmp_path / "ab.svg").read_text()
+    assert render_graph(source, tmp_path / "ab.png").read_bytes().startswith(b"\x89PNG")
+    assert render_graph(source, tmp_path / "ab.dot").read_text() == source.source
