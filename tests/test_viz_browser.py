@@ -431,7 +431,7 @@ def test_the_saved_for_backward_switch_shows_what_each_op_saved(open_page):
     texts = [el.text for el in page.find_all("[data-kind='op']")]
     assert all("saved:" in text for text in texts)
     linear = next(text for text in texts if text.startswith("Linear"))
-    assert "saved: (5, 4) float64" in linear and "(8, 4) float64" in linear
+    assert "saved: input 0: (5, 4) float64" in linear and "input 1: (8, 4) float64" in linear
     model, loss = mlp()
     loss.backward()
     page = open_page(loss, model, name="freed")

@@ -130,7 +130,7 @@ def test_saved_arrays_are_described_and_freed_ones_are_null():
     model, loss = tutorial_network()
     before = payload(show_graph(loss, model).html)
     linear = next(op for op in before["ops"] if op["name"] == "Linear")
-    assert linear["saved"][0].startswith("(3,) float64")
+    assert linear["saved"][0].startswith("input 0: (3,) float64")
     loss.backward()
     after = payload(show_graph(loss, model).html)
     assert all(op["saved"] is None for op in after["ops"])

@@ -802,15 +802,24 @@ def array_summary(array: Any) -> dict[str, Any]:
 def describe_saved(node: Function) -> list[str] | None:
     """What an op saved for backward, one line per item; None once backward freed it.
 
-    Reads ``node._saved`` generically (a tuple of arrays and constants): an array is described by its shape,
-    dtype and a few statistics; anything else by its repr, shortened.
+    A built-in primitive keeps the inputs its backward needs (``node.inputs``), its result (``node.output``) and
+    constants such as shapes and masks (``node._saved``); a user's Function keeps what it gave
+    ``save_for_backward`` (``node._saved``). Arrays are described by shape, dtype and a few statistics; anything
+    else by its repr, shortened.
     """
     saved = getattr(node, "_saved", ())
     if saved is None:
         return None
     if not isinstance(saved, (tuple, list)):
         saved = (saved,)
-    return [_describe_item(item) for item in saved]
+    lines = []
+    inputs = getattr(node, "inputs", None)
+    if inputs:
+        lines += [f"input {position}: {_describe_item(item)}" for position, item in enumerate(inputs)]
+    output = getattr(node, "output", None)
+    if output is not None:
+        lines.append(f"output: {_describe_item(np.asarray(output))}")
+    return lines + [_describe_item(item) for item in saved]
 
 
 def _describe_item(item: Any) -> str:
