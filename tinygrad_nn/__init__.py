@@ -45,7 +45,7 @@ from .gradcheck import GradcheckError, GradcheckReport, GradcheckWarning, gradch
 from .random import get_rng_state, manual_seed, set_rng_state
 from .serialization import load, load_metadata, save
 from .tensor import Tensor, cat, concatenate, maximum, minimum, stack, where
-from .viz import GraphvizNotFoundError, draw_graph, render_graph, save_graph
+from .viz import GraphExplorer, GraphvizNotFoundError, draw_graph, render_graph, save_graph, show_graph
 
 __version__ = "0.1.0"
 
@@ -57,6 +57,7 @@ __all__ = [
     "GradcheckError",
     "GradcheckReport",
     "GradcheckWarning",
+    "GraphExplorer",
     "GraphvizNotFoundError",
     "Tensor",
     "__version__",
@@ -103,6 +104,7 @@ __all__ = [
     "set_default_dtype",
     "set_grad_enabled",
     "set_rng_state",
+    "show_graph",
     "stack",
     "tensor",
     "where",

@@ -930,16 +930,15 @@ def _walk_arrays(root: Any, seed: np.ndarray, retain_graph: bool, state: _Thread
     """
     start = root._node
     if start is None:  # the root is itself a leaf
-        _accumulate_leaf(root, seed, owned=True)
+        _accumulate_leaf(root, seed, owned=False)
         return
-    grads: dict[Function, Any] = {}
     if start.__class__ is _OutputRef:
-        grads[start.node] = [None] * len(start.node.outputs)
+        grads: dict[Function, Any] = {start.node: [None] * len(start.node.outputs)}
         grads[start.node][start.index] = seed
         start = start.node
     else:
-        grads[start] = seed
-    pending = _count_consumers([start])
+        grads = {start: seed}
+    pending = _count_consumers((start,))
     anomaly = state.anomaly
     keep = state.retain_grads
     ready = [start]
@@ -1502,9 +1501,29 @@ def run_backward(
     if not create_graph and inputs is None and not _tensor_hook_count:
         if not root._requires_grad:
             raise _no_grad_error()
-        _walk_arrays(root, _seed(root, gradient, False), bool(retain_graph), _local.state)
+        data = root.data
+        if gradient is None and data.size == 1:
+            seed = _UNIT_SEEDS.get((data.dtype, data.shape))
+            if seed is None:
+                seed = _unit_seed(data)
+        else:
+            seed = _seed(root, gradient, False)
+        _walk_arrays(root, seed, bool(retain_graph), _local.state)
         return
     backward([root], [gradient], retain_graph, create_graph, inputs)
+
+
+# The seed of a one-element output: one read-only array of ones per dtype and shape, made once (a fresh array
+# per backward costs as much as a small op). Read-only keeps the promise that nothing writes into a gradient it
+# receives; the walk copies it before it could become a leaf's .grad.
+_UNIT_SEEDS: dict[tuple, np.ndarray] = {}
+
+
+def _unit_seed(data: np.ndarray) -> np.ndarray:
+    seed = np.ones(data.shape, dtype=data.dtype)
+    seed.flags.writeable = False
+    _UNIT_SEEDS[(data.dtype, data.shape)] = seed
+    return seed
 
 
 def backward(

@@ -68,9 +68,11 @@ class MeanSquaredError(Primitive):
         if reduction == "none":
             grad_prediction = difference * (grad + grad)
         else:
-            # grad is one number: scale it first, one operation on it instead of two on the array.
+            # grad is one number: scale it first, one operation on it instead of two on the array. On arrays, as
+            # a Python number: numpy's arithmetic on a 0-d array costs as much as on a small array.
             size = difference.size if reduction == "mean" else 1
-            grad_prediction = difference * (grad * (2.0 / (size or 1)))
+            scale = float(grad) if type(grad) is np.ndarray else grad
+            grad_prediction = difference * (scale * (2.0 / (size or 1)))
         return grad_prediction, (-grad_prediction if ctx.parents[1] is not None else None)
 
 
