@@ -337,6 +337,18 @@ def test_tutorial_001_on_fashion_mnist_gives_its_published_accuracy(tmp_path):
     assert f"{epoch[2]:.4f}" == "0.8421"  # the number docs/command-line.md publishes
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("fashion_mnist_present")
+def test_the_mlp_on_fashion_mnist_gives_its_published_accuracy(tmp_path):
+    # About 70 s: the run docs/command-line.md and benchmarks/README.md quote, epoch line and final accuracy.
+    status, stdout, stderr = run_main(["train", "--dataset", "fashion-mnist", "--model", "mlp", "--out", str(tmp_path)])
+    assert status == 0, stderr
+    epochs = epochs_printed(stdout)
+    assert len(epochs) == 20
+    assert re.search(r"^epoch 1/20: mean loss 0\.4948, test loss 0\.4335, test accuracy 0\.8495 \(", stdout, re.M)
+    assert f"{epochs[-1][2]:.4f}" == "0.9048"
+
+
 def test_train_mnist_from_an_empty_data_root_says_what_to_do(offline, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -43,9 +43,10 @@ __all__ = [
     "tutorial_network",
 ]
 
-# A model above this many parameters is refused before any memory is taken: 100 million float32 weights are
-# 400 MB (and an optimizer such as Adam keeps two more copies); the recipes here are far smaller.
+# 100 million float32 weights are 400 MB, and an optimizer such as Adam keeps two more copies; the recipes here
+# are far smaller.
 MAX_PARAMETERS = 100_000_000
+"""The most parameters `check_config` accepts: a larger model is refused before any memory is taken."""
 
 
 # --------------------------------------------------------------------------------------------------------------
