@@ -151,6 +151,17 @@ def test_fit_records_validation_and_the_rate_of_each_epoch():
     assert "3 epochs, 15 steps" in repr(history)
 
 
+def test_a_metric_that_starts_later_is_nan_before_so_epochs_and_metrics_stay_aligned(tmp_path):
+    model, opt, _, loader, val_loader = setup(scheduler="none")
+    training.fit(model, F.cross_entropy, opt, loader, epochs=1, checkpoint_dir=tmp_path, progress=False)
+    model, opt, _, loader, val_loader = setup(scheduler="none")
+    history = training.fit(model, F.cross_entropy, opt, loader, epochs=2, val_loader=val_loader,
+                           checkpoint_dir=tmp_path, resume=True, progress=False)  # fmt: skip
+    assert history.epochs == [1, 2]
+    assert math.isnan(history.metrics["val_loss"][0]) and history.metrics["val_loss"][1] > 0
+    assert len(history.metrics["lr"]) == 2
+
+
 def test_val_name_and_extra_metrics():
     model, opt, _, loader, val_loader = setup(scheduler="none")
     history = training.fit(

@@ -692,7 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
     tutorials.add_argument("--out", default="out/tutorials", help="folder for the pictures (default: out/tutorials)")
     tutorials.add_argument(
         "--samples",
-        type=_positive(int),
+        type=_positive(int, 60_000),
         default=None,
         help="train tutorial 001 on this many Fashion-MNIST images (default: all 60,000)",
     )

@@ -300,10 +300,12 @@ class History:
     stop_reason: str | None = None
 
     def _record_epoch(self, epoch: int, loss: float, metrics: Mapping[str, float], seconds: float) -> None:
+        # A metric that appears later (a resumed run given a val_loader) or stops is NaN where it is missing, so
+        # that metrics[name][i] always belongs to epochs[i].
+        for name in [*metrics, *(name for name in self.metrics if name not in metrics)]:
+            self.metrics.setdefault(name, [math.nan] * len(self.epochs)).append(metrics.get(name, math.nan))
         self.epochs.append(epoch)
         self.loss.append(loss)
-        for name, value in metrics.items():
-            self.metrics.setdefault(name, []).append(value)
         self.epoch_time.append(seconds)
 
     def state_dict(self) -> dict[str, Any]:
