@@ -719,3 +719,52 @@ def test_a_loader_state_that_does_not_fit_is_refused():
         loader.load_state_dict({**state, "generator": {"bit_generator": "PCG64", "state": "garbage"}})
     with pytest.raises(ValueError, match="takes what state_dict\\(\\) returned"):
         loader.load_state_dict([1, 2])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Optimizer and scheduler state dicts through a checkpoint file
+# --------------------------------------------------------------------------------------------------------------
+
+OPTIMIZERS = {
+    "sgd": lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "adam": lambda p: optim.Adam(p, lr=0.01, amsgrad=True),
+    "adamw": lambda p: optim.AdamW(p, lr=0.01),
+    "rmsprop": lambda p: optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True),
+    "adagrad": lambda p: optim.Adagrad(p, lr=0.1, lr_decay=0.01),
+}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_state_dicts_saved_to_a_file_resume_bit_for_bit(tmp_path, name):
+    x, y = blobs()
+    batches = [(Tensor(x[i : i + 16]), y[i : i + 16]) for i in range(0, 96, 16)] * 2
+
+    def build(seed):
+        model = NoisyMLP(seed)
+        optimizer = OPTIMIZERS[name](model.parameters())
+        return model, optimizer, optim.lr_scheduler.MultiStepLR(optimizer, milestones=[3, 7], gamma=0.5)
+
+    def train(model, optimizer, scheduler, part):
+        model.eval()  # no noise: only the state dicts carry the run
+        for inputs, labels in part:
+            optimizer.zero_grad()
+            F.cross_entropy(model(inputs), labels).backward()
+            optimizer.step()
+            scheduler.step()
+
+    straight = build(0)
+    train(*straight, batches)
+    first = build(0)
+    train(*first, batches[:5])
+    model, optimizer, scheduler = first
+    training.save_checkpoint(
+        tmp_path / "c.npz",
+        {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+    )
+    saved = training.load_checkpoint(tmp_path / "c.npz")
+    resumed = build(7)
+    resumed[0].load_state_dict(saved["model"])
+    resumed[1].load_state_dict(saved["optimizer"])
+    resumed[2].load_state_dict(saved["scheduler"])
+    train(*resumed, batches[5:])
+    assert_bit_identical(parameters_of(resumed[0]), parameters_of(straight[0]))
