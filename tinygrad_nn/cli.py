@@ -627,6 +627,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+def _path(text: str) -> str:
+    """An argparse type for file and folder names: the operating system takes any but an empty one or NUL."""
+    if not text or "\x00" in text:
+        raise argparse.ArgumentTypeError(f"expected a file or folder name, got {text!r:.60}")
+    return text
+
+
 def _hidden_sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
@@ -679,7 +686,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="train, draw and check the tutorial network on 8x8 digits (< 1 min)")
-    demo.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
+    demo.add_argument("--out", type=_path, default="out/demo", help="output folder (default: out/demo)")
     demo.add_argument("--epochs", type=_positive(int, 10_000), default=10, help="epochs (default: 10)")
     demo.add_argument("--hidden", type=_positive(int, 100_000), default=32, help="hidden units (default: 32)")
     demo.add_argument("--lr", type=_positive(float), default=0.1, help="learning rate (default: 0.1)")
@@ -689,7 +696,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=command_demo)
 
     tutorials = commands.add_parser("tutorials", help="run every tutorial network: published numbers beside ours")
-    tutorials.add_argument("--out", default="out/tutorials", help="folder for the pictures (default: out/tutorials)")
+    tutorials.add_argument(
+        "--out", type=_path, default="out/tutorials", help="folder for the pictures (default: out/tutorials)"
+    )
     tutorials.add_argument(
         "--samples",
         type=_positive(int, 60_000),
@@ -748,9 +757,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the data set's order (as the tutorials do)",
     )
     train.add_argument(
-        "--data-root", default=None, help="folder holding the IDX files (default: search, then download)"
+        "--data-root", type=_path, default=None, help="folder holding the IDX files (default: search, then download)"
     )
-    train.add_argument("--out", default="out/train", help="output folder (default: out/train)")
+    train.add_argument("--out", type=_path, default="out/train", help="output folder (default: out/train)")
     train.add_argument(
         "--resume",
         action="store_true",
@@ -759,7 +768,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=command_train)
 
     graph = commands.add_parser("graph", help="draw the demo model, or a model saved by train, on a real sample")
-    graph.add_argument("--weights", default=None, help="a model.npz written by train (its config.json beside it)")
+    graph.add_argument(
+        "--weights", type=_path, default=None, help="a model.npz written by train (its config.json beside it)"
+    )
     graph.add_argument(
         "--hidden", type=_positive(int, 100_000), default=32, help="hidden units of the demo model (default: 32)"
     )
@@ -767,10 +778,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-depth", dest="max_depth", type=_non_negative(int), default=None, help="collapse modules deeper than this"
     )
     graph.add_argument(
-        "--data-root", default=None, help="folder holding the IDX files, for a model trained on (Fashion-)MNIST"
+        "--data-root",
+        type=_path,
+        default=None,
+        help="folder holding the IDX files, for a model trained on (Fashion-)MNIST",
     )
     graph.add_argument(
         "--out",
+        type=_path,
         default="out/graph.svg",
         help="the picture: .svg, .png, .pdf, .dot or .html (default: out/graph.svg)",
     )
