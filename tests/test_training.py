@@ -768,3 +768,15 @@ def test_state_dicts_saved_to_a_file_resume_bit_for_bit(tmp_path, name):
     resumed[2].load_state_dict(saved["scheduler"])
     train(*resumed, batches[5:])
     assert_bit_identical(parameters_of(resumed[0]), parameters_of(straight[0]))
+
+
+def test_a_tampered_checkpoint_epoch_is_refused(tmp_path):
+    model, opt, _, loader, _ = setup(scheduler="none")
+    training.fit(model, F.cross_entropy, opt, loader, epochs=1, checkpoint_dir=tmp_path, progress=False)
+    content = training.load_checkpoint(tmp_path / "checkpoint.npz")
+    training.save_checkpoint(tmp_path / "checkpoint.npz", {**content, "epoch": -4})
+    with pytest.raises(ValueError, match=r"its epoch \(-4\) and step \(5\) must be whole numbers >= 0"):
+        training.fit(model, F.cross_entropy, opt, loader, epochs=2, checkpoint_dir=tmp_path, resume=True)
+    training.save_checkpoint(tmp_path / "checkpoint.npz", {**content, "epoch": "one"})
+    with pytest.raises(ValueError, match="cannot resume from the checkpoint"):
+        training.fit(model, F.cross_entropy, opt, loader, epochs=2, checkpoint_dir=tmp_path, resume=True)

@@ -686,6 +686,8 @@ class _Run:
         where = f"the checkpoint {checkpoint}"
         try:
             epoch, step = int(content["epoch"]), int(content["step"])
+            if epoch < 0 or step < 0:
+                raise ValueError(f"its epoch ({epoch}) and step ({step}) must be whole numbers >= 0")
             if content["optimizer_class"] != type(self.optimizer).__name__:
                 raise ValueError(
                     f"it was trained with {content['optimizer_class']}, not {type(self.optimizer).__name__}"
