@@ -475,7 +475,8 @@ def test_resume_without_an_earlier_run_says_so(tmp_path):
 @pytest.mark.parametrize(
     "change",
     [{"lr": "fast"}, {"epochs": -3}, {"hidden": [10**9]}, {"dataset": "../../etc"}, {"optimizer": "os.system"},
-     {"shuffle": "yes"}, {"seed": 1.5}, {"momentum": float("nan")}],
+     {"shuffle": "yes"}, {"seed": 1.5}, {"momentum": float("nan")}, {"dataset": ["digits"]}, {"optimizer": {}},
+     {"schedule": None}, {"model": ["mlp"]}],
 )  # fmt: skip
 def test_resume_checks_a_tampered_config_json(tmp_path, change):
     run_main(["train", "--hidden", "8", "--epochs", "1", "--out", str(tmp_path)])
@@ -747,6 +748,8 @@ HOSTILE_CONFIGS = {
                                  "dtype": "float32", "dataset": "digits"}).encode(),
     "object dtype": json.dumps({"model": "mlp", "features": 64, "hidden": [8], "classes": 10, "dtype": "object",
                                 "dataset": "digits"}).encode(),
+    "dataset a list": json.dumps({"model": "mlp", "features": 64, "hidden": [8], "classes": 10, "dtype": "float32",
+                                  "dataset": ["digits"]}).encode(),
     "unknown dataset": json.dumps({"model": "mlp", "features": 64, "hidden": [8], "classes": 10, "dtype": "float32",
                                    "dataset": "/etc/passwd"}).encode(),
     "wrong features": json.dumps({"model": "mlp", "features": 784, "hidden": [512, 256], "classes": 10,

@@ -391,6 +391,11 @@ def _read_config(path: Path) -> dict[str, Any]:
     return config
 
 
+def _one_of(value: Any, choices: Any) -> bool:
+    """Whether `value` is one of the strings `choices` (a file may hold a list or a dict there instead)."""
+    return isinstance(value, str) and value in choices
+
+
 def _checked_settings(config: dict[str, Any], path: Path) -> dict[str, Any]:
     """The training settings of a config.json written by train, every one checked, since the file may be anything."""
 
@@ -401,7 +406,7 @@ def _checked_settings(config: dict[str, Any], path: Path) -> dict[str, Any]:
         models.check_config(config)
     except ValueError as error:
         raise CommandError(f"{path}: {error}") from None
-    if config.get("dataset") not in DATASETS:
+    if not _one_of(config.get("dataset"), DATASETS):
         bad("dataset", "one of " + ", ".join(DATASETS))
     for key in ("epochs", "batch_size"):
         value = config.get(key)
@@ -410,9 +415,9 @@ def _checked_settings(config: dict[str, Any], path: Path) -> dict[str, Any]:
     seed = config.get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         bad("seed", "a whole number >= 0")
-    if config.get("optimizer") not in OPTIMIZERS:
+    if not _one_of(config.get("optimizer"), OPTIMIZERS):
         bad("optimizer", "one of " + ", ".join(OPTIMIZERS))
-    if config.get("schedule") not in ("cosine", "onecycle", "none"):
+    if not _one_of(config.get("schedule"), ("cosine", "onecycle", "none")):
         bad("schedule", "cosine, onecycle or none")
     for key, positive in (("lr", True), ("momentum", False)):
         value = config.get(key)
@@ -584,7 +589,7 @@ def command_graph(args: argparse.Namespace) -> None:
         except ValueError as error:
             raise CommandError(f"{config_path}: {error}") from None
         dataset = config.get("dataset")
-        if dataset not in DATASETS:
+        if not _one_of(dataset, DATASETS):
             raise CommandError(f"{config_path}: 'dataset' must be one of {', '.join(DATASETS)}, got {dataset!r:.80}")
         model = models.build_model(checked)
         try:
