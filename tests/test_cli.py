@@ -465,11 +465,18 @@ def test_resume_continues_with_the_saved_settings_and_refuses_others(tmp_path):
 def test_resume_without_an_earlier_run_says_so(tmp_path):
     status, _, stderr = run_main(["train", "--out", str(tmp_path), "--resume"])
     assert status == 2
-    assert "has no config.json of an earlier train run to resume" in one_line_error(stderr, "train")
-    run_main(["train", "--hidden", "8", "--epochs", "1", "--out", str(tmp_path)])
-    (tmp_path / "checkpoint.npz").unlink()
+    assert "there is no checkpoint in" in one_line_error(stderr, "train")
+    training.save_checkpoint(tmp_path / "checkpoint.npz", {"epoch": 1})  # a checkpoint, but not of a train run
     status, _, stderr = run_main(["train", "--out", str(tmp_path), "--resume"])
-    assert status == 2 and "there is no checkpoint in" in one_line_error(stderr, "train")
+    assert status == 2 and "holds no settings of a train run" in one_line_error(stderr, "train")
+
+
+def test_resume_takes_the_settings_from_the_checkpoint_not_from_config_json(tmp_path):
+    run_main(["train", "--hidden", "8", "--epochs", "2", "--out", str(tmp_path)])
+    (tmp_path / "config.json").write_text("damaged, or from another run")
+    status, _, stderr = run_main(["train", "--out", str(tmp_path), "--resume"])
+    assert status == 0, stderr
+    assert json.loads((tmp_path / "config.json").read_text())["hidden"] == [8]  # written again, whole
 
 
 @pytest.mark.parametrize(
@@ -478,13 +485,27 @@ def test_resume_without_an_earlier_run_says_so(tmp_path):
      {"shuffle": "yes"}, {"seed": 1.5}, {"momentum": float("nan")}, {"dataset": ["digits"]}, {"optimizer": {}},
      {"schedule": None}, {"model": ["mlp"]}],
 )  # fmt: skip
-def test_resume_checks_a_tampered_config_json(tmp_path, change):
+def test_resume_checks_the_settings_in_a_tampered_checkpoint(tmp_path, change):
     run_main(["train", "--hidden", "8", "--epochs", "1", "--out", str(tmp_path)])
-    config = json.loads((tmp_path / "config.json").read_text())
-    (tmp_path / "config.json").write_text(json.dumps({**config, **change}))
+    content = training.load_checkpoint(tmp_path / "checkpoint.npz")
+    training.save_checkpoint(tmp_path / "checkpoint.npz", {**content, "metadata": {**content["metadata"], **change}})
     status, stdout, stderr = run_main(["train", "--out", str(tmp_path), "--resume"])
     assert status == 2 and stdout == ""
-    assert str(tmp_path / "config.json") in one_line_error(stderr, "train")
+    assert str(tmp_path / "checkpoint.npz") in one_line_error(stderr, "train")
+
+
+def test_ctrl_c_in_the_first_epoch_of_a_new_run_says_the_earlier_checkpoint_is_still_there(monkeypatch, tmp_path):
+    run_main(["train", "--hidden", "8", "--epochs", "1", "--out", str(tmp_path)])
+
+    def interrupted_fit(*args, **kwargs):
+        raise training.TrainingInterrupted(
+            "interrupted during epoch 1; no checkpoint was written (no epoch had finished)", training.History(), None, 0
+        )
+
+    monkeypatch.setattr(training, "fit", interrupted_fit)
+    status, _, stderr = run_main(["train", "--hidden", "16", "--out", str(tmp_path)])
+    assert status == 130
+    assert one_line_error(stderr, "train").endswith("still holds the earlier run, which --resume would continue\n")
 
 
 def test_resume_from_a_damaged_checkpoint_is_a_one_line_error(tmp_path):

@@ -780,3 +780,36 @@ def test_a_tampered_checkpoint_epoch_is_refused(tmp_path):
     training.save_checkpoint(tmp_path / "checkpoint.npz", {**content, "epoch": "one"})
     with pytest.raises(ValueError, match="cannot resume from the checkpoint"):
         training.fit(model, F.cross_entropy, opt, loader, epochs=2, checkpoint_dir=tmp_path, resume=True)
+
+
+def test_ctrl_c_just_after_the_rename_counts_the_checkpoint_as_written(tmp_path, monkeypatch):
+    model, opt, _, loader, _ = setup(scheduler="none")
+    real_sync = training._sync_folder
+    calls = []
+
+    def sync_then_interrupt(folder):
+        calls.append(folder)
+        real_sync(folder)
+        if len(calls) == 2:  # the second epoch's file is in place; Ctrl-C lands before fit notes it
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_sync_folder", sync_then_interrupt)
+    with pytest.raises(training.TrainingInterrupted, match="the checkpoint of epoch 2 is") as interruption:
+        training.fit(model, F.cross_entropy, opt, loader, epochs=3, checkpoint_dir=tmp_path, progress=False)
+    assert interruption.value.epoch == 2 == training.load_checkpoint(tmp_path / "checkpoint.npz")["epoch"]
+
+
+def test_metadata_is_stored_in_every_checkpoint_and_checked_at_once(tmp_path):
+    model, opt, _, loader, _ = setup(scheduler="none")
+    settings = {"lr": 0.01, "hidden": [16], "note": "first try"}
+    training.fit(
+        model, F.cross_entropy, opt, loader, epochs=1, checkpoint_dir=tmp_path, metadata=settings, progress=False
+    )
+    assert training.load_checkpoint(tmp_path / "checkpoint.npz")["metadata"] == settings
+    recorder = Recorder()
+    with pytest.raises(TypeError, match="metadata/when is a datetime"):
+        import datetime
+
+        training.fit(model, F.cross_entropy, opt, loader, epochs=1, metadata={"when": datetime.datetime.now()},
+                     callbacks=[recorder])  # fmt: skip
+    assert recorder.calls == []

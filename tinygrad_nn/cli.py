@@ -430,12 +430,20 @@ def _checked_settings(config: dict[str, Any], path: Path) -> dict[str, Any]:
     return {key: config[key] for key in _SETTING_OPTIONS}
 
 
-def _resumed_settings(given: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """The settings of the run being resumed; an option given now must agree with them."""
-    config_path = out_dir / "config.json"
-    if not config_path.is_file():
-        raise CommandError(f"--resume: {out_dir} has no config.json of an earlier train run to resume")
-    settings = _checked_settings(_read_config(config_path), config_path)
+def _resumed_settings(given: dict[str, Any], out_dir: Path, checkpoint: Path) -> dict[str, Any]:
+    """The settings of the run being resumed, which its checkpoint holds; an option given now must agree."""
+    if not checkpoint.is_file():
+        raise CommandError(
+            f"--resume: there is no checkpoint in {out_dir} (no run there finished an epoch); start the run "
+            "without --resume"
+        )
+    try:
+        metadata = training.load_checkpoint(checkpoint).get("metadata")
+    except ValueError as error:
+        raise CommandError(f"--resume: {error}") from None
+    if not isinstance(metadata, dict):
+        raise CommandError(f"--resume: {checkpoint} holds no settings of a train run (was it written by fit?)")
+    settings = _checked_settings(metadata, checkpoint)
     for key, value in given.items():
         saved = settings[key]
         if value is not None and (list(value) if key == "hidden" else value) != saved:
@@ -486,15 +494,7 @@ def command_train(args: argparse.Namespace) -> None:
     out_dir = Path(args.out)
     checkpoint = out_dir / training.CHECKPOINT_NAME
     given = _given_settings(args)
-    if args.resume:
-        settings = _resumed_settings(given, out_dir)
-        if not checkpoint.is_file():
-            raise CommandError(
-                f"--resume: there is no checkpoint in {out_dir} (the run stopped before its first epoch ended); "
-                "start it again without --resume"
-            )
-    else:
-        settings = _fresh_settings(given)
+    settings = _resumed_settings(given, out_dir, checkpoint) if args.resume else _fresh_settings(given)
     features, classes = DATASETS[settings["dataset"]]
     model_config = {"model": settings["model"], "features": features, "hidden": settings["hidden"],
                     "classes": classes, "dtype": settings["dtype"]}  # fmt: skip
@@ -526,10 +526,12 @@ def command_train(args: argparse.Namespace) -> None:
     epochs = f"{settings['epochs']} epoch{'s' if settings['epochs'] > 1 else ''}"
     print(f"{settings['optimizer']}, {schedule} lr={settings['lr']}{momentum}, batch size {settings['batch_size']}, "
           f"{epochs}, {dtype}")  # fmt: skip
-    if not args.resume and checkpoint.is_file():
+    earlier_checkpoint = not args.resume and checkpoint.is_file()
+    if earlier_checkpoint:
         print(f"(replacing the checkpoint of an earlier run in {out_dir}; --resume would have continued it)")
-    config = {**model_config, "dataset": settings["dataset"], **{k: v for k, v in settings.items() if k not in
-              model_config and k != "dataset"}, "status": "training"}  # fmt: skip
+    run_settings = {**model_config, "dataset": settings["dataset"],
+                    **{k: v for k, v in settings.items() if k not in model_config and k != "dataset"}}  # fmt: skip
+    config = {**run_settings, "status": "training"}
     _write_json(out_dir / "config.json", config)
 
     train_start = time.perf_counter()
@@ -545,9 +547,15 @@ def command_train(args: argparse.Namespace) -> None:
             scheduler=scheduler,
             checkpoint_dir=out_dir,
             resume=args.resume,
+            metadata=run_settings,  # what --resume rebuilds the run from
         )
     except training.TrainingInterrupted as interruption:
-        hint = f"; continue with: tinygrad-nn train --out {out_dir} --resume" if interruption.checkpoint else ""
+        if interruption.checkpoint:
+            hint = f"; continue with: tinygrad-nn train --out {out_dir} --resume"
+        elif earlier_checkpoint and checkpoint.is_file():
+            hint = f"; {checkpoint} still holds the earlier run, which --resume would continue"
+        else:
+            hint = ""
         raise KeyboardInterrupt(f"{interruption}{hint}") from None
     except ValueError as error:  # a checkpoint that does not fit this run
         raise CommandError(str(error)) from None

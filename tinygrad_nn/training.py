@@ -637,11 +637,13 @@ class _Run:
         metrics: Mapping[str, Metric] | None,
         val_name: str,
         scheduler_interval: str,
+        metadata: Mapping[str, Any] | None,
     ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.train_loader, self.val_loader, self.scheduler = train_loader, val_loader, scheduler
         self.callbacks, self.metrics, self.val_name = list(callbacks), metrics, val_name
         self.scheduler_interval = scheduler_interval
+        self.metadata = metadata
         self.checkpoint = None if checkpoint_dir is None else checkpoint_dir / CHECKPOINT_NAME
         self.progress = progress
         self.bars = progress and _stdout_is_terminal() and _tqdm() is not None
@@ -675,6 +677,7 @@ class _Run:
             "history": self.history.state_dict(),
             # Only callbacks with a state are saved; the others may come and go between runs.
             "callbacks": [{"class": type(c).__name__, "state": c.state_dict()} for c in self._stateful_callbacks()],
+            "metadata": self.metadata,
         }
 
     def _stateful_callbacks(self) -> list[Any]:
@@ -734,9 +737,16 @@ class _Run:
         self.saved_epoch = epoch
 
     def write_checkpoint(self, epoch: int) -> None:
-        if self.checkpoint is not None:
-            save_checkpoint(self.checkpoint, self.checkpoint_content(epoch))
-            self.saved_epoch = epoch
+        if self.checkpoint is None:
+            return
+        content = self.checkpoint_content(epoch)
+        before = _identity(self.checkpoint)
+        try:
+            save_checkpoint(self.checkpoint, content)
+        finally:
+            # Ctrl-C may land after the rename, when the file already holds this epoch: the disk decides.
+            if _identity(self.checkpoint) != before:
+                self.saved_epoch = epoch
 
     # ---------------------------------------------------------------------------------------------------------
 
@@ -809,6 +819,15 @@ class _Run:
         self.call("on_epoch_end")
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file `path` is (a rename puts another one there), or None when there is none."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_ino, status.st_mtime_ns
+
+
 def _check_loss(loss: Any) -> None:
     if not isinstance(loss, Tensor):
         raise TypeError(f"fit: loss_fn must return a Tensor (the batch's mean loss), got {type(loss).__name__}")
@@ -835,6 +854,7 @@ def fit(
     metrics: Mapping[str, Metric] | None = None,
     val_name: str = "val",
     scheduler_interval: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> History:
     """Train `model` for `epochs` epochs over `train_loader`; returns the `History`.
 
@@ -854,8 +874,11 @@ def fit(
     With `checkpoint_dir`, a checkpoint (``checkpoint.npz``: model, optimizer, scheduler, every random
     generator, history, callbacks' state) is written atomically after every epoch; ``resume=True`` restores it
     and continues from the next epoch, bit for bit as if never stopped (build the model, optimizer, scheduler
-    and loaders as for the first run). Ctrl-C stops training cleanly: the last checkpoint stays, callbacks'
-    ``on_train_end`` run, and `TrainingInterrupted` (a KeyboardInterrupt) is raised, naming the checkpoint.
+    and loaders as for the first run). `metadata`, a dict of numbers, strings and lists (such as the settings
+    the run was made with), is stored in every checkpoint, as ``load_checkpoint(path)["metadata"]``.
+
+    Ctrl-C stops training cleanly: the last checkpoint stays, callbacks' ``on_train_end`` run, and
+    `TrainingInterrupted` (a KeyboardInterrupt) is raised, naming the checkpoint.
     """
     if not isinstance(model, Module):
         raise TypeError(f"fit takes a Module to train, got {type(model).__name__}")
@@ -881,6 +904,10 @@ def fit(
     for callback in callbacks:
         if not any(callable(getattr(callback, hook, None)) for hook in _HOOKS):
             raise TypeError(f"fit: {callback!r} is not a callback: it has none of the methods {', '.join(_HOOKS)}")
+    if metadata is not None:
+        if not isinstance(metadata, Mapping):
+            raise TypeError(f"fit: metadata must be a dict, got {type(metadata).__name__}")
+        _encode(metadata, "metadata", {})  # fails now, not after the first epoch, on what a checkpoint cannot hold
     if resume and checkpoint_dir is None:
         raise ValueError("fit: resume=True needs the checkpoint_dir to resume from")
     folder = None
@@ -889,7 +916,7 @@ def fit(
         folder.mkdir(parents=True, exist_ok=True)
         _check_writable(folder)
     run = _Run(model, loss_fn, optimizer, train_loader, epochs, val_loader, scheduler, callbacks, folder, progress,
-               metrics, val_name, scheduler_interval)  # fmt: skip
+               metrics, val_name, scheduler_interval, metadata)  # fmt: skip
     if resume:
         assert run.checkpoint is not None
         if not run.checkpoint.is_file():
