@@ -794,7 +794,9 @@ def test_ctrl_c_just_after_the_rename_counts_the_checkpoint_as_written(tmp_path,
             raise KeyboardInterrupt
 
     monkeypatch.setattr(training, "_sync_folder", sync_then_interrupt)
-    with pytest.raises(training.TrainingInterrupted, match="the checkpoint of epoch 2 is") as interruption:
+    with pytest.raises(
+        training.TrainingInterrupted, match="interrupted after epoch 2; the checkpoint of epoch 2 is"
+    ) as interruption:
         training.fit(model, F.cross_entropy, opt, loader, epochs=3, checkpoint_dir=tmp_path, progress=False)
     assert interruption.value.epoch == 2 == training.load_checkpoint(tmp_path / "checkpoint.npz")["epoch"]
 

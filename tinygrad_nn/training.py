@@ -947,7 +947,9 @@ def fit(
                 break
     except KeyboardInterrupt:
         _restore_modes(modes)
-        run.history.stop_reason = f"interrupted during epoch {epoch}"
+        # Ctrl-C between an epoch's checkpoint and the next epoch's start interrupts nothing of the next one.
+        when = f"after epoch {epoch}" if run.saved_epoch >= epoch else f"during epoch {epoch}"
+        run.history.stop_reason = f"interrupted {when}"
         saved = run.checkpoint if run.saved_epoch and run.checkpoint is not None else None
         where = (
             f"the checkpoint of epoch {run.saved_epoch} is {saved}"
@@ -955,9 +957,7 @@ def fit(
             else "no checkpoint was written" + (" (no epoch had finished)" if run.checkpoint is not None else "")
         )
         run.call("on_train_end")
-        raise TrainingInterrupted(
-            f"interrupted during epoch {epoch}; {where}", run.history, saved, run.saved_epoch
-        ) from None
+        raise TrainingInterrupted(f"interrupted {when}; {where}", run.history, saved, run.saved_epoch) from None
     except BaseException:
         _restore_modes(modes)
         raise
