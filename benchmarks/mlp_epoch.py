@@ -12,7 +12,7 @@ import numpy as np
 
 import tinygrad_nn as tg
 from tinygrad_nn import optim
-from tinygrad_nn.cli import mlp
+from tinygrad_nn.models import mlp
 from tinygrad_nn.nn import functional as F  # noqa: N812
 
 from harness import format_time, torch_or_none

@@ -6,8 +6,10 @@ import contextlib
 import dataclasses
 import io
 import json
+import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -19,11 +21,14 @@ import numpy as np
 import pytest
 
 import tinygrad_nn as tg
-from tinygrad_nn import cli, data
+from tinygrad_nn import cli, data, models, training
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-EPOCH_LINE = re.compile(r"^epoch (\d+): mean loss (\d+\.\d{4}), test accuracy (\d\.\d{4})$", re.MULTILINE)
+EPOCH_LINE = re.compile(
+    r"^epoch (\d+)/\d+: mean loss (\d+\.\d{4}), test loss \d+\.\d{4}, test accuracy (\d\.\d{4}) \(\d+\.\d s\)$",
+    re.MULTILINE,
+)
 
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None, reason="Graphviz's dot is not installed (apt-get install graphviz)"
@@ -127,6 +132,34 @@ def fashion_mnist_present() -> None:
         pytest.skip(f"Fashion-MNIST is not on this machine (apt-get install dataset-fashion-mnist): {error}")
 
 
+def one_line_error(stderr: str, command: str) -> str:
+    """The single line a command prints when it refuses to work, checked for being just that."""
+    assert stderr.endswith("\n") and stderr.count("\n") == 1, stderr
+    assert stderr.startswith(f"tinygrad-nn {command}: ") or stderr.startswith("tinygrad-nn: "), stderr
+    assert "Traceback" not in stderr
+    return stderr
+
+
+def wrapped_table(stdout: str) -> list[list[str]]:
+    """The tutorials table's rows, each a list of cells, with wrapped cells joined again."""
+    lines = stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split() == ["tutorial", "quantity", "published", "ours"])
+    dashes = lines[header + 1]
+    spans = [match.span() for match in re.finditer(r"-+", dashes)]
+    assert len(spans) == 4
+    rows: list[list[str]] = []
+    for line in lines[header + 2 :]:
+        if not line.strip():
+            break
+        cells = [line[start : end + 2].strip() if index < 3 else line[start:].strip() for index, (start, end) in
+                 enumerate(spans)]  # fmt: skip
+        if cells[0]:
+            rows.append(cells)
+        else:  # a continuation line of the row above
+            rows[-1] = [f"{old} {new}".strip() for old, new in zip(rows[-1], cells)]
+    return rows
+
+
 # --------------------------------------------------------------------------------------------------------------
 # demo
 # --------------------------------------------------------------------------------------------------------------
@@ -134,24 +167,39 @@ def fashion_mnist_present() -> None:
 
 @pytest.mark.slow
 @needs_dot
-def test_demo_trains_draws_and_checks_in_under_a_minute(tmp_path):
+def test_demo_trains_draws_and_checks_and_prints_its_published_accuracy(tmp_path):
     out_dir = tmp_path / "demo"
-    start = time.perf_counter()
-    result = run_program([entry_point(), "demo", "--out", str(out_dir)], timeout=120)
-    seconds = time.perf_counter() - start
+    result = run_program([entry_point(), "demo", "--out", str(out_dir)], timeout=300)
     assert result.returncode == 0, result.stderr
-    assert seconds < 60
-    # The progress bar (tqdm, on stderr) went through every one of the 1,347 training images, each epoch.
-    assert result.stderr.count("1347/1347") >= 10
+    # Not a terminal: one line per epoch, no progress bar's carriage returns.
+    assert "\r" not in result.stdout and "\r" not in result.stderr
     assert [epoch for epoch, _, _ in epochs_printed(result.stdout)] == list(range(1, 11))
     final = re.search(r"^Test accuracy (\d\.\d{4}) after 10 epochs", result.stdout, re.MULTILINE)
-    assert final is not None and float(final.group(1)) >= 0.9
+    assert final is not None and final.group(1) == "0.9467"  # the number docs/command-line.md publishes
     assert epochs_printed(result.stdout)[-1][2] == float(final.group(1))
     assert "verdict: PASSED" in result.stdout
     assert "0.weight" in result.stdout and "2.weight" in result.stdout  # the gradient check's table
     assert_real_png(out_dir / "loss_curve.png")
+    assert_real_png(out_dir / "test_accuracy.png")
     assert_real_svg(out_dir / "graph.svg", must_mention=("0.weight", "2.weight"))
     assert str(out_dir.resolve()) in result.stdout  # it names its output folder
+
+
+def test_the_demos_progress_bar_labels_its_running_loss(monkeypatch, tmp_path):
+    pytest.importorskip("tqdm")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    monkeypatch.setattr(cli, "gradcheck_report", lambda *a, **k: type("Report", (), {"ok": True})())
+    monkeypatch.setattr(cli, "_draw", lambda *a: "graph")
+    assert cli.main(["demo", "--epochs", "1", "--hidden", "8", "--out", str(tmp_path)]) == 0
+    out = terminal.getvalue()
+    assert "running loss" in out and "\r" in out  # a live bar, and its loss says which loss it is
+    assert re.search(r"^epoch 1/1: mean loss \d\.\d{4}", out, re.MULTILINE)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -161,13 +209,12 @@ def test_demo_trains_draws_and_checks_in_under_a_minute(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("fashion_mnist_present")
-def test_tutorials_prints_one_table_of_published_numbers_beside_ours(tmp_path):
+def test_tutorials_prints_one_table_of_published_numbers_beside_ours_within_100_columns(tmp_path):
     status, stdout, stderr = run_main(["tutorials", "--out", str(tmp_path), "--samples", "2000"])
     assert status == 0, stderr
-    lines = stdout.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.split() == ["tutorial", "quantity", "published", "ours"])
-    rows = [re.split(r"\s{2,}", line.strip()) for line in lines[header + 2 :] if line.strip()]
-    assert all(len(row) == 4 for row in rows), rows
+    assert max(len(line) for line in stdout.splitlines()) <= 100
+    assert "tutorial 001: 2000 images in " in stdout  # tutorial 001's progress (one line: not a terminal)
+    rows = wrapped_table(stdout)
     table = {(tutorial, quantity): (published, ours) for tutorial, quantity, published, ours in rows}
     assert {tutorial for tutorial, _ in table} == {"000", "001", "002+003", "004"}
     expected = {
@@ -185,8 +232,17 @@ def test_tutorials_prints_one_table_of_published_numbers_beside_ours(tmp_path):
     assert table[("004", "iterations to reach 0.999")][1] == "730"
     accuracy = table[("001", "Fashion-MNIST test accuracy, 2000 images x 1 epoch")][1]
     assert float(accuracy.split()[0]) > 0.6
+    assert table[("004", "iterations-vs-output curve")][1] == "tutorial_004_iterations_vs_output.png"
+    assert f"pictures in {tmp_path}" in stdout
     for name in ("tutorial_003_training_error.png", "tutorial_004_iterations_vs_output.png"):
         assert_real_png(tmp_path / name)
+
+
+def test_the_table_wraps_long_cells_within_100_columns_without_cutting_words():
+    rows = [("001", "a quantity with a rather long description " * 2, "published " * 6, "/some/long/path.png")]
+    lines = cli._wrapped_table(("tutorial", "quantity", "published", "ours"), rows)
+    assert max(len(line) for line in lines) <= 100
+    assert wrapped_table("\n".join(lines)) == [[cell.strip() for cell in rows[0]]]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -199,13 +255,17 @@ def test_train_mlp_on_digits_prints_each_epoch_and_writes_its_files(trained_mlp)
     epochs = epochs_printed(stdout)
     assert [epoch for epoch, _, _ in epochs] == [1, 2]
     assert epochs[1][1] < epochs[0][1]  # the loss went down
-    assert epochs[1][2] > 0.8
-    assert "epoch 1/2" in stderr and "epoch 2/2" in stderr  # the progress bars
+    assert epochs[1][2] > 0.7
+    assert stderr == "" and "\r" not in stdout  # not a terminal: no progress bars, one line per epoch
+    # The lines docs/command-line.md shows.
+    assert re.search(r"^epoch 1/2: mean loss 1\.7912, test loss 1\.1080, test accuracy 0\.7933 \(", stdout, re.M)
+    assert re.search(r"^epoch 2/2: mean loss 0\.7917, test loss 0\.6019, test accuracy 0\.8844 \(", stdout, re.M)
     config = json.loads((out_dir / "config.json").read_text())
-    assert config["model"] == "mlp" and config["dataset"] == "digits"
+    assert config["model"] == "mlp" and config["dataset"] == "digits" and config["status"] == "finished"
     assert config["hidden"] == [512, 256] and config["epochs"] == 2
     assert (config["features"], config["classes"]) == (64, 10)
     assert [round(a, 4) for a in config["test_accuracy"]] == [acc for _, _, acc in epochs]
+    assert training.load_checkpoint(out_dir / "checkpoint.npz")["epoch"] == 2
     assert_real_png(out_dir / "loss_curve.png")
     assert_real_png(out_dir / "test_accuracy.png")
 
@@ -230,33 +290,20 @@ def test_train_saves_weights_numpy_and_tinygrad_nn_can_read(trained_mlp):
         np.testing.assert_array_equal(array, from_numpy[name])
     # They are the trained weights: the same network with them scores the accuracy train printed last.
     config = json.loads((out_dir / "config.json").read_text())
-    model = cli.mlp(64, [512, 256], 10, np.float32, seed=123)
+    model = models.build_model(config, seed=123)
     model.load_state_dict(state)
     _, (x_test, y_test) = data.load_digits()
-    assert cli.accuracy(model, x_test, y_test) == config["test_accuracy"][-1]
+    result = training.evaluate(model, data.DataLoader(x_test, y_test, batch_size=2000))
+    assert result.accuracy == config["test_accuracy"][-1]
 
 
 def test_train_the_tutorial_network_on_digits(tmp_path):
-    status, stdout, stderr = run_main(
-        [
-            "train",
-            "--dataset",
-            "digits",
-            "--model",
-            "tutorial",
-            "--epochs",
-            "1",
-            "--hidden",
-            "32",
-            "--out",
-            str(tmp_path),
-        ]
-    )
+    argv = ["train", "--dataset", "digits", "--model", "tutorial", "--epochs", "1", "--hidden", "32"]
+    status, stdout, stderr = run_main([*argv, "--out", str(tmp_path)])
     assert status == 0, stderr
     assert "Sigmoid()" in stdout and "bias=False" in stdout
     (epoch,) = epochs_printed(stdout)
     assert epoch[0] == 1 and epoch[2] > 0.3  # chance is 0.1
-    assert "1347/1347" in stderr  # one image at a time
     state = tg.load(tmp_path / "model.npz")
     assert {name: array.shape for name, array in state.items()} == {"0.weight": (32, 64), "2.weight": (10, 32)}
     config = json.loads((tmp_path / "config.json").read_text())
@@ -265,26 +312,40 @@ def test_train_the_tutorial_network_on_digits(tmp_path):
     assert_real_png(tmp_path / "loss_curve.png")
 
 
+@pytest.mark.parametrize(
+    ("argv", "optimizer", "lr"),
+    [
+        (["--optimizer", "sgd"], "sgd", 0.1),  # the default rate follows the optimizer, as --help says
+        (["--optimizer", "rmsprop", "--momentum", "0.5"], "rmsprop", 0.01),
+        (["--optimizer", "adagrad", "--schedule", "onecycle"], "adagrad", 0.01),
+        (["--optimizer", "adamw", "--lr", "0.002"], "adamw", 0.002),
+    ],
+)
+def test_train_with_each_optimizer(tmp_path, argv, optimizer, lr):
+    status, stdout, stderr = run_main(["train", "--hidden", "16", "--epochs", "2", *argv, "--out", str(tmp_path)])
+    assert status == 0, stderr
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert (config["optimizer"], config["lr"]) == (optimizer, lr)
+    assert epochs_printed(stdout)[-1][2] > 0.5
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("fashion_mnist_present")
-def test_train_mlp_on_fashion_mnist(tmp_path):
-    argv = ["train", "--dataset", "fashion-mnist", "--model", "mlp", "--epochs", "1", "--hidden", "64"]
-    status, stdout, stderr = run_main([*argv, "--out", str(tmp_path)])
+def test_tutorial_001_on_fashion_mnist_gives_its_published_accuracy(tmp_path):
+    argv = ["train", "--dataset", "fashion-mnist", "--model", "tutorial", "--no-shuffle", "--out", str(tmp_path)]
+    status, stdout, stderr = run_main(argv)
     assert status == 0, stderr
     assert "60000 training and 10000 test samples, 784 features, 10 classes" in stdout
     (epoch,) = epochs_printed(stdout)
-    assert epoch[2] > 0.8  # measured 0.8338
-    assert tg.load(tmp_path / "model.npz")["0.weight"].shape == (64, 784)
+    assert f"{epoch[2]:.4f}" == "0.8421"  # the number docs/command-line.md publishes
 
 
 def test_train_mnist_from_an_empty_data_root_says_what_to_do(offline, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    start = time.perf_counter()
     status, stdout, stderr = run_main(
         ["train", "--dataset", "mnist", "--data-root", str(empty), "--out", str(tmp_path / "out")]
     )
-    assert time.perf_counter() - start < 10
     assert status == 2
     assert stderr.startswith("tinygrad-nn train: ")
     assert "Traceback" not in stderr
@@ -299,9 +360,7 @@ def test_train_mnist_with_an_empty_data_folder_and_no_network_fails_fast(offline
     empty = tmp_path / "data"
     empty.mkdir()
     monkeypatch.setenv("TINYGRAD_NN_DATA", str(empty))
-    start = time.perf_counter()
     status, _, stderr = run_main(["train", "--dataset", "mnist", "--out", str(tmp_path / "out")])
-    assert time.perf_counter() - start < 10
     assert status == 2
     assert "could not download" in stderr and "127.0.0.1" in stderr
     assert "TINYGRAD_NN_DATA" in stderr
@@ -314,8 +373,212 @@ def test_missing_data_message_names_the_command_line_option(offline, tmp_path):
     assert "--data-root" in stderr
 
 
+def test_the_epoch_axis_has_whole_numbers(monkeypatch, tmp_path):
+    import matplotlib.pyplot as plt
+
+    ticks = {}
+    real_close = plt.close
+
+    def remember_ticks(figure):
+        axes = figure.axes[0]
+        ticks[axes.get_xlabel()] = [t for t in axes.get_xticks() if axes.get_xlim()[0] <= t <= axes.get_xlim()[1]]
+        real_close(figure)
+
+    monkeypatch.setattr(plt, "close", remember_ticks)
+    history = training.History(epochs=[1, 2, 3], loss=[1.0, 0.5, 0.2], metrics={"test_accuracy": [0.5, 0.7, 0.8]},
+                               epoch_time=[1.0] * 3, step_loss=list(np.linspace(1, 0, 30)))  # fmt: skip
+    cli.save_curves(history, tmp_path, "test", steps_per_epoch=10)
+    assert ticks["epoch"] and all(float(t).is_integer() for t in ticks["epoch"])
+    assert all(float(t).is_integer() for t in ticks["step"])
+
+
 # --------------------------------------------------------------------------------------------------------------
-# Bad arguments
+# train: a checkpoint every epoch, Ctrl-C, --resume
+# --------------------------------------------------------------------------------------------------------------
+
+TUTORIAL_ON_DIGITS = ["train", "--dataset", "digits", "--model", "tutorial", "--hidden", "16", "--epochs", "40"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_last_checkpoint_and_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
+    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    status, _, stderr = run_main([*TUTORIAL_ON_DIGITS, "--out", str(uninterrupted)])
+    assert status == 0, stderr
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tinygrad_nn", *TUTORIAL_ON_DIGITS, "--out", str(interrupted)],
+        cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    checkpoint = interrupted / "checkpoint.npz"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)  # Ctrl-C, a few epochs in
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, (stdout, stderr)
+    saved_epoch = training.load_checkpoint(checkpoint)["epoch"]
+    assert 1 <= saved_epoch < 40
+    # Ctrl-C lands during the next epoch, or (rarely) just after the checkpoint, before that epoch began.
+    when = re.escape(f"during epoch {saved_epoch + 1}") + "|" + re.escape(f"after epoch {saved_epoch}")
+    expected = (
+        f"tinygrad-nn train: interrupted ({when}); "
+        + re.escape(
+            f"the checkpoint of epoch {saved_epoch} is {checkpoint}; continue with: tinygrad-nn train --out "
+            f"{interrupted} --resume"
+        )
+        + "\n"
+    )
+    assert re.fullmatch(expected, stderr), stderr
+    assert not (interrupted / "model.npz").exists()
+    assert [p.name for p in interrupted.iterdir() if p.name.startswith(".")] == []  # no temporary files
+
+    status, stdout, stderr = run_main(["train", "--out", str(interrupted), "--resume"])  # the settings come along
+    assert status == 0, stderr
+    assert f"resumed from {checkpoint}: {saved_epoch} of 40 epochs done" in stdout
+    assert epochs_printed(stdout)[0][0] == saved_epoch + 1
+    expected, resumed = tg.load(uninterrupted / "model.npz"), tg.load(interrupted / "model.npz")
+    assert expected.keys() == resumed.keys()
+    for name in expected:
+        assert np.array_equal(expected[name], resumed[name]), name  # bit for bit
+    first, second = (json.loads((folder / "config.json").read_text()) for folder in (uninterrupted, interrupted))
+    assert first["test_accuracy"] == second["test_accuracy"]
+
+
+def test_ctrl_c_before_the_first_checkpoint_says_there_is_none(monkeypatch, tmp_path):
+    def interrupted_fit(*args, **kwargs):
+        raise training.TrainingInterrupted(
+            "interrupted during epoch 1; no checkpoint was written (no epoch had finished)", training.History(), None, 0
+        )
+
+    monkeypatch.setattr(training, "fit", interrupted_fit)
+    status, _, stderr = run_main(["train", "--hidden", "8", "--out", str(tmp_path)])
+    assert status == 130
+    assert one_line_error(stderr, "train").endswith("no checkpoint was written (no epoch had finished)\n")
+
+
+def test_resume_continues_with_the_saved_settings_and_refuses_others(tmp_path):
+    status, _, stderr = run_main(["train", "--hidden", "16", "--epochs", "2", "--seed", "3", "--out", str(tmp_path)])
+    assert status == 0, stderr
+    status, stdout, stderr = run_main(["train", "--out", str(tmp_path), "--resume", "--hidden", "16"])
+    assert status == 0, stderr
+    assert "2 of 2 epochs done" in stdout and epochs_printed(stdout) == []
+    status, stdout, stderr = run_main(["train", "--out", str(tmp_path), "--resume", "--hidden", "32"])
+    assert status == 2 and stdout == ""
+    assert "which used --hidden [16]; leave --hidden out" in one_line_error(stderr, "train")
+    status, _, stderr = run_main(["train", "--out", str(tmp_path), "--resume", "--no-shuffle"])
+    assert status == 2 and "which used --no-shuffle off" in stderr
+
+
+def test_resume_without_an_earlier_run_says_so(tmp_path):
+    status, _, stderr = run_main(["train", "--out", str(tmp_path), "--resume"])
+    assert status == 2
+    assert "there is no checkpoint in" in one_line_error(stderr, "train")
+    training.save_checkpoint(tmp_path / "checkpoint.npz", {"epoch": 1})  # a checkpoint, but not of a train run
+    status, _, stderr = run_main(["train", "--out", str(tmp_path), "--resume"])
+    assert status == 2 and "holds no settings of a train run" in one_line_error(stderr, "train")
+
+
+def test_resume_takes_the_settings_from_the_checkpoint_not_from_config_json(tmp_path):
+    run_main(["train", "--hidden", "8", "--epochs", "2", "--out", str(tmp_path)])
+    (tmp_path / "config.json").write_text("damaged, or from another run")
+    status, _, stderr = run_main(["train", "--out", str(tmp_path), "--resume"])
+    assert status == 0, stderr
+    assert json.loads((tmp_path / "config.json").read_text())["hidden"] == [8]  # written again, whole
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"lr": "fast"}, {"epochs": -3}, {"hidden": [10**9]}, {"dataset": "../../etc"}, {"optimizer": "os.system"},
+     {"shuffle": "yes"}, {"seed": 1.5}, {"momentum": float("nan")}, {"dataset": ["digits"]}, {"optimizer": {}},
+     {"schedule": None}, {"model": ["mlp"]}],
+)  # fmt: skip
+def test_resume_checks_the_settings_in_a_tampered_checkpoint(tmp_path, change):
+    run_main(["train", "--hidden", "8", "--epochs", "1", "--out", str(tmp_path)])
+    content = training.load_checkpoint(tmp_path / "checkpoint.npz")
+    training.save_checkpoint(tmp_path / "checkpoint.npz", {**content, "metadata": {**content["metadata"], **change}})
+    status, stdout, stderr = run_main(["train", "--out", str(tmp_path), "--resume"])
+    assert status == 2 and stdout == ""
+    assert str(tmp_path / "checkpoint.npz") in one_line_error(stderr, "train")
+
+
+def test_ctrl_c_in_the_first_epoch_of_a_new_run_says_the_earlier_checkpoint_is_still_there(monkeypatch, tmp_path):
+    run_main(["train", "--hidden", "8", "--epochs", "1", "--out", str(tmp_path)])
+
+    def interrupted_fit(*args, **kwargs):
+        raise training.TrainingInterrupted(
+            "interrupted during epoch 1; no checkpoint was written (no epoch had finished)", training.History(), None, 0
+        )
+
+    monkeypatch.setattr(training, "fit", interrupted_fit)
+    status, _, stderr = run_main(["train", "--hidden", "16", "--out", str(tmp_path)])
+    assert status == 130
+    assert one_line_error(stderr, "train").endswith("still holds the earlier run, which --resume would continue\n")
+
+
+def test_resume_from_a_damaged_checkpoint_is_a_one_line_error(tmp_path):
+    run_main(["train", "--hidden", "8", "--epochs", "1", "--out", str(tmp_path)])
+    (tmp_path / "checkpoint.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    status, _, stderr = run_main(["train", "--out", str(tmp_path), "--resume"])
+    assert status == 2 and "checkpoint.npz" in one_line_error(stderr, "train")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Output that cannot be written: refused before any work
+# --------------------------------------------------------------------------------------------------------------
+
+
+def unwritable_places(tmp_path: Path) -> list[Path]:
+    """Folders no file can be written into, even by root: inside a regular file, and /proc."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    return [blocker / "inside", Path("/proc"), Path("/proc/tinygrad-nn-test")]
+
+
+@pytest.mark.parametrize("command", ["demo", "tutorials", "train"])
+def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(command, tmp_path):
+    for folder in unwritable_places(tmp_path):
+        start = time.perf_counter()
+        status, stdout, stderr = run_main([command, "--out", str(folder)])
+        assert status == 2 and stdout == "", (folder, stdout)
+        message = one_line_error(stderr, command)
+        assert f"--out {folder}" in message and ("cannot create" in message or "cannot write" in message)
+        assert time.perf_counter() - start < 5  # refused at once: nothing was trained first
+
+
+def test_a_read_only_output_folder_is_refused(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders; the /proc cases above cover this as root")
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        status, stdout, stderr = run_main(["train", "--out", str(folder)])
+    finally:
+        folder.chmod(0o700)
+    assert status == 2 and stdout == "" and "cannot write into the folder" in one_line_error(stderr, "train")
+
+
+def test_graph_output_that_cannot_be_written_is_refused_before_drawing(tmp_path):
+    places = [folder / "graph.svg" for folder in unwritable_places(tmp_path)]
+    places.append(tmp_path)  # a folder, not a file
+    for out in places:
+        status, stdout, stderr = run_main(["graph", "--out", str(out)])
+        assert status == 2 and stdout == "", out
+        assert str(out.parent if out != tmp_path else out) in one_line_error(stderr, "graph")
+
+
+def test_graph_accepts_an_html_output(tmp_path, monkeypatch):
+    from tinygrad_nn import viz
+
+    written = []
+    monkeypatch.setattr(viz, "save_graph", lambda loss, out, **options: written.append(out) or out)
+    status, _, stderr = run_main(["graph", "--out", str(tmp_path / "graph.html")])
+    assert status == 0, stderr
+    assert written == [tmp_path / "graph.html"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Bad arguments: one line, status 2, never a traceback
 # --------------------------------------------------------------------------------------------------------------
 
 
@@ -324,26 +587,47 @@ def test_missing_data_message_names_the_command_line_option(offline, tmp_path):
     [
         (["train", "--hidden", "abc"], "--hidden"),
         (["train", "--hidden", "64,0"], "--hidden"),
+        (["train", "--hidden", "10000000"], "--hidden"),
+        (["train", "--hidden", "99999999999999999999999"], "--hidden"),
+        (["train", "--hidden", ",".join(["8"] * 101)], "--hidden"),
+        (["train", "--hidden", "900000,900000"], "--hidden"),  # each size allowed, the model too large
         (["train", "--epochs", "0"], "--epochs"),
         (["train", "--epochs", "two"], "--epochs"),
+        (["train", "--epochs", "10000000000"], "--epochs"),
         (["train", "--lr", "-1"], "--lr"),
+        (["train", "--lr", "inf"], "--lr"),
         (["train", "--batch-size", "0"], "--batch-size"),
         (["train", "--momentum", "-0.5"], "--momentum"),
+        (["train", "--momentum", "0.9"], "--momentum"),  # with adam, the mlp's default
+        (["train", "--seed", "-1"], "--seed"),
+        (["train", "--seed", "1.5"], "--seed"),
         (["train", "--dataset", "cifar10"], "--dataset"),
         (["train", "--model", "cnn"], "--model"),
+        (["train", "--model", "tutorial", "--hidden", "64,32"], "--hidden"),
         (["demo", "--hidden", "0"], "--hidden"),
+        (["demo", "--seed", "-5"], "--seed"),
+        (["demo", "--epochs", "1e9"], "--epochs"),
         (["tutorials", "--samples", "-5"], "--samples"),
+        (["tutorials", "--samples", "70000"], "--samples"),  # Fashion-MNIST has 60,000 training images
         (["graph", "--out", "picture.txt"], "--out"),
+        (["graph", "--max-depth", "-1"], "--max-depth"),
+        (["graph", "--hidden", "-1"], "--hidden"),
+        (["train", "--out", "a\x00b"], "--out"),
+        (["train", "--data-root", ""], "--data-root"),
+        (["demo", "--out", ""], "--out"),
+        (["graph", "--weights", "model\x00.npz"], "--weights"),
         (["fit"], "fit"),
+        ([], "COMMAND"),
+        (["train", "--unknown"], "--unknown"),
     ],
 )
-def test_bad_arguments_exit_2_naming_the_argument(argv, named, tmp_path, monkeypatch):
+def test_bad_arguments_exit_2_with_one_line_naming_the_argument(argv, named, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     status, stdout, stderr = run_main(argv)
     assert status == 2
     assert stdout == ""
     assert named in stderr
-    assert "Traceback" not in stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr and "usage:" not in stderr
     assert list(tmp_path.iterdir()) == []  # nothing was trained or written
 
 
@@ -357,26 +641,34 @@ def test_bad_arguments_exit_2_from_python_m_and_the_script(tmp_path):
     assert ".svg" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_lr_nan_is_a_bad_argument(tmp_path):
-    status, _, stderr = run_main(["train", "--lr", "nan", "--epochs", "1", "--out", str(tmp_path)])
-    assert status == 2
-    assert "--lr" in stderr
+def test_version_prints_the_version():
+    result = run_program([entry_point(), "--version"], timeout=60)
+    assert result.returncode == 0
+    assert result.stdout == f"tinygrad-nn {tg.__version__}\n"
 
 
-def test_momentum_with_adam_is_not_silently_ignored(tmp_path):
-    status, stdout, stderr = run_main(
-        ["train", "--model", "mlp", "--hidden", "16", "--epochs", "1", "--momentum", "0.9", "--out", str(tmp_path)]
+def test_an_unexpected_error_is_one_line_and_says_how_to_see_the_traceback(monkeypatch, tmp_path):
+    def broken(args):
+        raise RuntimeError("something internal")
+
+    monkeypatch.setattr(cli, "command_tutorials", broken)  # build_parser, called by main, picks it up
+    monkeypatch.delenv("TINYGRAD_NN_DEBUG", raising=False)
+    status, _, stderr = run_main(["tutorials", "--out", str(tmp_path)])
+    assert status == 1
+    assert stderr == (
+        "tinygrad-nn tutorials: unexpected RuntimeError: something internal (a bug; set TINYGRAD_NN_DEBUG=1 for the "
+        "traceback)\n"
     )
-    # The folder's name (test_momentum_...) must not count as a mention.
-    assert status != 0 or "momentum" in (stdout + stderr).replace(str(tmp_path), "")
 
 
-def test_tutorial_model_refuses_several_hidden_sizes(tmp_path):
-    status, _, stderr = run_main(
-        ["train", "--model", "tutorial", "--hidden", "64,32", "--epochs", "1", "--out", str(tmp_path)]
-    )
-    assert status == 2
-    assert "--hidden" in stderr
+def test_a_full_disk_is_one_line(monkeypatch, tmp_path):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "model.npz"))
+
+    monkeypatch.setattr(cli, "save", full)
+    status, _, stderr = run_main(["train", "--hidden", "8", "--epochs", "1", "--out", str(tmp_path)])
+    assert status == 1
+    assert one_line_error(stderr, "train") == f"tinygrad-nn train: No space left on device ({tmp_path / 'model.npz'})\n"
 
 
 def test_out_that_is_a_file_gets_a_message(tmp_path):
@@ -384,13 +676,7 @@ def test_out_that_is_a_file_gets_a_message(tmp_path):
     not_a_folder.write_text("")
     status, _, stderr = run_main(["train", "--hidden", "16", "--epochs", "1", "--out", str(not_a_folder)])
     assert status == 2
-    assert "--out" in stderr or str(not_a_folder) in stderr
-
-
-def test_graph_negative_max_depth_gets_a_message(tmp_path):
-    status, _, stderr = run_main(["graph", "--max-depth", "-1", "--out", str(tmp_path / "g.svg")])
-    assert status == 2
-    assert "--max-depth" in stderr
+    assert f"--out {not_a_folder} is a file" in one_line_error(stderr, "train")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -404,6 +690,7 @@ def test_graph_draws_the_demo_model_to_svg(tmp_path):
     status, stdout, stderr = run_main(["graph", "--out", str(out)])
     assert status == 0, stderr
     assert stdout.startswith(f"wrote {out}")
+    assert "the first digits test sample" in stdout
     assert_real_svg(out, must_mention=("0.weight", "2.weight"))
 
 
@@ -416,7 +703,7 @@ def test_graph_draws_a_trained_model_to_png(trained_mlp, tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert "(10 classes, 64 inputs)" in result.stdout
+    assert "(mlp, 10 classes, 64 inputs;" in result.stdout
     assert_real_png(out)
 
 
@@ -429,6 +716,27 @@ def test_graph_of_a_trained_model_shows_its_parameters(trained_mlp, tmp_path):
     assert_real_svg(out, must_mention=("0.weight", "4.bias"))
 
 
+def test_graph_draws_a_real_sample_in_the_models_dtype(trained_mlp, tmp_path, monkeypatch):
+    from tinygrad_nn import viz
+
+    drawn = []
+    monkeypatch.setattr(viz, "save_graph", lambda loss, out, **options: drawn.append(loss) or out)
+    out_dir, _, _ = trained_mlp
+    status, stdout, stderr = run_main(
+        ["graph", "--weights", str(out_dir / "model.npz"), "--out", str(tmp_path / "g.dot")]
+    )
+    assert status == 0, stderr
+    (loss,) = drawn
+    assert loss.dtype == np.float32  # a float64 sample would have made the float32 model's loss float64
+    config = json.loads((out_dir / "config.json").read_text())
+    model = models.build_model(config)
+    model.load_state_dict(tg.load(out_dir / "model.npz"))
+    _, (x_test, y_test) = data.load_digits()
+    expected = models.RECIPES["mlp"].loss(model(tg.Tensor(x_test[:1])), y_test[:1])
+    assert loss.item() == expected.item()  # the first test image, not random noise
+    assert f"class {y_test[0]})" in stdout
+
+
 def test_graph_without_config_json_beside_the_weights_is_a_clear_error(trained_mlp, tmp_path):
     out_dir, _, _ = trained_mlp
     lonely = tmp_path / "model.npz"
@@ -436,9 +744,7 @@ def test_graph_without_config_json_beside_the_weights_is_a_clear_error(trained_m
     status, stdout, stderr = run_main(["graph", "--weights", str(lonely), "--out", str(tmp_path / "g.svg")])
     assert status == 2
     assert stdout == ""
-    assert stderr.startswith("tinygrad-nn graph: ")
-    assert str(tmp_path / "config.json") in stderr and "train" in stderr
-    assert "Traceback" not in stderr
+    assert str(tmp_path / "config.json") in one_line_error(stderr, "graph") and "train" in stderr
     assert not (tmp_path / "g.svg").exists()
 
 
@@ -449,7 +755,47 @@ def test_graph_with_weights_that_do_not_fit_the_config_is_a_clear_error(trained_
     (tmp_path / "config.json").write_text(json.dumps({**config, "hidden": [32]}))
     status, _, stderr = run_main(["graph", "--weights", str(tmp_path / "model.npz"), "--out", str(tmp_path / "g.svg")])
     assert status == 2
-    assert "0.weight" in stderr and "(512, 64)" in stderr
+    assert "0.weight" in one_line_error(stderr, "graph") and "(512, 64)" in stderr
+
+
+HOSTILE_CONFIGS = {
+    "not json": b"{model: mlp",
+    "not utf-8": b"\xff\xfe\x00garbage",
+    "a list": b"[1, 2, 3]",
+    "empty": b"",
+    "deeply nested": b"[" * 100_000 + b"]" * 100_000,
+    "no hidden": json.dumps({"model": "mlp", "features": 64, "classes": 10, "dtype": "float32"}).encode(),
+    "hidden text": json.dumps({"model": "mlp", "features": 64, "hidden": "512", "classes": 10, "dtype": "float32",
+                               "dataset": "digits"}).encode(),
+    "huge hidden": json.dumps({"model": "mlp", "features": 64, "hidden": [10**12], "classes": 10, "dtype": "float32",
+                               "dataset": "digits"}).encode(),
+    "huge number": b'{"model": "mlp", "features": 1' + b"0" * 5000 + b', "hidden": [8], "classes": 10}',
+    "float features": json.dumps({"model": "mlp", "features": 64.5, "hidden": [8], "classes": 10, "dtype": "float32",
+                                  "dataset": "digits"}).encode(),
+    "unknown model": json.dumps({"model": "__import__('os')", "features": 64, "hidden": [8], "classes": 10,
+                                 "dtype": "float32", "dataset": "digits"}).encode(),
+    "object dtype": json.dumps({"model": "mlp", "features": 64, "hidden": [8], "classes": 10, "dtype": "object",
+                                "dataset": "digits"}).encode(),
+    "dataset a list": json.dumps({"model": "mlp", "features": 64, "hidden": [8], "classes": 10, "dtype": "float32",
+                                  "dataset": ["digits"]}).encode(),
+    "unknown dataset": json.dumps({"model": "mlp", "features": 64, "hidden": [8], "classes": 10, "dtype": "float32",
+                                   "dataset": "/etc/passwd"}).encode(),
+    "wrong features": json.dumps({"model": "mlp", "features": 784, "hidden": [512, 256], "classes": 10,
+                                  "dtype": "float32", "dataset": "digits"}).encode(),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", HOSTILE_CONFIGS)
+def test_graph_with_a_malformed_incomplete_or_hostile_config_json_is_one_line(trained_mlp, tmp_path, name):
+    out_dir, _, _ = trained_mlp
+    shutil.copy(out_dir / "model.npz", tmp_path / "model.npz")
+    (tmp_path / "config.json").write_bytes(HOSTILE_CONFIGS[name])
+    status, stdout, stderr = run_main(
+        ["graph", "--weights", str(tmp_path / "model.npz"), "--out", str(tmp_path / "g.svg")]
+    )
+    assert status == 2 and stdout == ""
+    one_line_error(stderr, "graph")
+    assert not (tmp_path / "g.svg").exists()
 
 
 def test_graph_with_missing_weights_names_the_weights_file(tmp_path):
@@ -460,9 +806,9 @@ def test_graph_with_missing_weights_names_the_weights_file(tmp_path):
     assert re.search(r"nothing\.npz.*(does not exist|no such file|not found|missing)", stderr, re.IGNORECASE)
 
 
-def test_an_out_folder_that_cannot_be_created_is_a_message_not_a_traceback(capsys, tmp_path):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")
-    assert cli.main(["demo", "--out", str(blocker / "inside")]) == 2
-    error = capsys.readouterr().err
-    assert "cannot create the folder" in error and "Traceback" not in error
+def test_graph_with_damaged_weights_is_one_line(trained_mlp, tmp_path):
+    out_dir, _, _ = trained_mlp
+    shutil.copy(out_dir / "config.json", tmp_path / "config.json")
+    (tmp_path / "model.npz").write_bytes(b"not a zip")
+    status, _, stderr = run_main(["graph", "--weights", str(tmp_path / "model.npz"), "--out", str(tmp_path / "g.svg")])
+    assert status == 2 and "model.npz" in one_line_error(stderr, "graph")

@@ -368,9 +368,9 @@ def test_the_scheduled_rate_is_the_one_step_uses():
 
 def test_scheduler_errors():
     optimizer = optim.SGD([nn.Parameter(np.ones(1))], lr=0.1)
-    with pytest.raises(ValueError, match="StepLR: step_size must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="StepLR: step_size must be a whole number >= 1, got 0"):
         optim.StepLR(optimizer, step_size=0)
-    with pytest.raises(ValueError, match="CosineAnnealingLR: T_max must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="CosineAnnealingLR: T_max must be a whole number >= 1, got 0"):
         optim.CosineAnnealingLR(optimizer, T_max=0)
     with pytest.raises(TypeError, match="ExponentialLR takes an Optimizer, got list"):
         optim.ExponentialLR([nn.Parameter(np.ones(1))], gamma=0.9)
@@ -402,3 +402,490 @@ def test_sgd_reproduces_tutorial_004s_single_neuron():
     np.testing.assert_allclose(neuron[0].weight.data, [[8.95950703, -0.20975775, -4.27128529]], atol=5e-8)
     assert neuron(test_input).item() == pytest.approx(0.99987151, abs=5e-9)
     assert first_accurate == 730  # the text prints 740 because it adds 10 before printing
+
+
+# ------------------------------------------------------------------------------------------------------------
+# RMSprop and Adagrad, step by step
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_rmsprop_first_step_by_hand():
+    p = parameter_with_grad([1.0, -1.0], [0.5, -2.0])
+    optim.RMSprop([p], lr=0.01, alpha=0.9, eps=1e-8).step()
+    square_avg = 0.1 * np.array([0.25, 4.0])
+    np.testing.assert_allclose(p.data, [1.0, -1.0] - 0.01 * np.array([0.5, -2.0]) / (np.sqrt(square_avg) + 1e-8))
+
+
+def test_rmsprop_centered_with_momentum_two_steps_by_hand():
+    p = parameter_with_grad([0.0], [1.0])
+    optimizer = optim.RMSprop([p], lr=0.1, alpha=0.5, eps=0.0, momentum=0.9, centered=True)
+    optimizer.step()  # v = 0.5, a = 0.5, denominator sqrt(0.5 - 0.25) = 0.5, buffer = 1 / 0.5 = 2
+    assert p.data[0] == pytest.approx(-0.2, rel=1e-15)
+    p.grad = np.array([3.0])
+    optimizer.step()  # v = 0.25 + 4.5 = 4.75, a = 0.25 + 1.5 = 1.75, denominator sqrt(4.75 - 3.0625) = 1.299..
+    denominator = math.sqrt(4.75 - 1.75**2)
+    assert p.data[0] == pytest.approx(-0.2 - 0.1 * (0.9 * 2 + 3.0 / denominator), rel=1e-14)
+    state = optimizer.state[p]
+    assert state["step"] == 2 and set(state) == {"step", "square_avg", "grad_avg", "momentum_buffer"}
+
+
+def test_adagrad_steps_by_hand_with_lr_decay_and_initial_accumulator():
+    p = parameter_with_grad([1.0], [2.0])
+    optimizer = optim.Adagrad([p], lr=0.5, lr_decay=0.25, initial_accumulator_value=5.0, eps=0.0)
+    assert optimizer.state[p]["step"] == 0 and optimizer.state[p]["sum"][0] == 5.0  # made at once, as PyTorch
+    optimizer.step()  # sum 9, lr 0.5
+    assert p.data[0] == pytest.approx(1.0 - 0.5 * 2.0 / 3.0, rel=1e-15)
+    p.grad = np.array([4.0])
+    optimizer.step()  # sum 25, lr 0.5 / 1.25 = 0.4
+    assert p.data[0] == pytest.approx(1.0 - 1 / 3 - 0.4 * 4.0 / 5.0, rel=1e-15)
+
+
+def test_adagrad_starts_the_state_of_a_group_added_later():
+    first, second = parameter_with_grad([1.0], [1.0]), parameter_with_grad([1.0], [1.0])
+    optimizer = optim.Adagrad([first], lr=0.1)
+    optimizer.add_param_group({"params": [second], "initial_accumulator_value": 3.0})
+    assert optimizer.state[second]["sum"][0] == 3.0
+    optimizer.step()
+    assert second.data[0] == pytest.approx(1.0 - 0.1 / 2.0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: optim.SGD(p, lr=0.1, momentum=0.9, maximize=True),
+        lambda p: optim.Adam(p, lr=0.1, maximize=True),
+        lambda p: optim.RMSprop(p, lr=0.1, maximize=True),
+        lambda p: optim.Adagrad(p, lr=0.1, maximize=True),
+    ],
+    ids=["sgd", "adam", "rmsprop", "adagrad"],
+)
+def test_maximize_climbs_the_gradient(make):
+    p = parameter_with_grad([1.0], [2.0])
+    make([p]).step()
+    assert p.data[0] > 1.0
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Mistakes PyTorch users make, and hostile settings
+# ------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_passing_the_model_says_to_pass_its_parameters(name):
+    model = nn.Linear(2, 1)
+    with pytest.raises(TypeError, match=rf"{name} got the model itself \(a Linear\); pass its parameters"):
+        getattr(optim, name)(model, lr=0.1)
+
+
+def test_passing_a_state_dict_or_its_names_or_a_number_says_what_to_pass():
+    model = nn.Linear(2, 1)
+    with pytest.raises(TypeError, match=r"state dict holds copies.*pass model.parameters\(\)"):
+        optim.SGD(model.state_dict(), lr=0.1)
+    with pytest.raises(TypeError, match=r"item 0 is a str \(a name: pass model.parameters\(\)"):
+        optim.SGD(list(model.state_dict()), lr=0.1)
+    with pytest.raises(TypeError, match=r"takes an iterable of parameters such as model.parameters\(\), got int"):
+        optim.Adam(3)
+    with pytest.raises(TypeError, match="wrap the group in a list"):
+        optim.SGD({"params": model.parameters()}, lr=0.1)
+    with pytest.raises(TypeError, match="mixes parameter groups"):
+        optim.SGD([{"params": [model.weight]}, model.bias], lr=0.1)
+    with pytest.raises(TypeError, match=r"a group's 'params' got a Linear; pass its \.parameters"):
+        optim.SGD([{"params": model}], lr=0.1)
+
+
+def test_named_parameters_are_accepted_and_their_names_saved():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))
+    optimizer = optim.Adam(model.named_parameters(), lr=0.1)
+    assert optimizer.param_groups[0]["params"] == list(model.parameters())
+    assert optimizer.state_dict()["param_groups"][0]["param_names"] == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    assert "param_names" not in repr(optimizer)
+
+
+@pytest.mark.parametrize("lr", [math.nan, math.inf, True])
+def test_nan_infinite_and_boolean_learning_rates_are_refused(lr):
+    with pytest.raises(ValueError, match="invalid learning rate"):
+        optim.SGD([nn.Parameter(np.ones(1))], lr=lr)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: optim.RMSprop(p, alpha=-0.1), "RMSprop: invalid alpha -0.1"),
+        (lambda p: optim.RMSprop(p, momentum=math.nan), "RMSprop: invalid momentum nan"),
+        (lambda p: optim.RMSprop(p, eps=-1.0), "RMSprop: invalid eps -1.0"),
+        (lambda p: optim.Adagrad(p, lr_decay=-1e-3), "Adagrad: invalid lr_decay -0.001"),
+        (lambda p: optim.Adagrad(p, initial_accumulator_value=-1), "invalid initial_accumulator_value -1"),
+        (lambda p: optim.Adagrad(p, weight_decay=math.inf), "invalid weight_decay inf"),
+        (lambda p: optim.Adam(p, betas=0.9), r"Adam: betas must be a pair \(beta1, beta2\), got 0.9"),
+        (lambda p: optim.Adam(p, betas=(0.9, math.nan)), r"betas must each be in \[0, 1\)"),
+        (lambda p: optim.SGD(p, lr=0.1, nesterov="yes", momentum=0.9), "SGD: nesterov must be True or False"),
+    ],
+)
+def test_hostile_settings_are_refused_naming_them(make, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        make([nn.Parameter(np.ones(1))])
+
+
+# ------------------------------------------------------------------------------------------------------------
+# A gradient that is a Tensor (after backward(create_graph=True))
+# ------------------------------------------------------------------------------------------------------------
+
+EVERY_OPTIMIZER = {
+    "sgd": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "adam": lambda p: optim.Adam(p, lr=0.1, amsgrad=True, weight_decay=0.01),
+    "adamw": lambda p: optim.AdamW(p, lr=0.1),
+    "rmsprop": lambda p: optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True, weight_decay=0.01),
+    "adagrad": lambda p: optim.Adagrad(p, lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1),
+}
+
+
+@pytest.mark.parametrize("name", EVERY_OPTIMIZER)
+def test_a_tensor_gradient_steps_like_its_array_and_records_nothing(name):
+    with_array, with_tensor = nn.Parameter(np.array([1.0, -2.0])), nn.Parameter(np.array([1.0, -2.0]))
+    array_optimizer, tensor_optimizer = EVERY_OPTIMIZER[name]([with_array]), EVERY_OPTIMIZER[name]([with_tensor])
+    for grad in ([0.5, 1.5], [-1.0, 0.25]):
+        with_array.grad = np.array(grad)
+        with_tensor.grad = Tensor(np.array(grad), requires_grad=True) * 1.0  # a Tensor with a graph behind it
+        array_optimizer.step()
+        tensor_optimizer.step()
+        np.testing.assert_array_equal(with_tensor.data, with_array.data)
+        assert with_tensor.is_leaf and with_tensor.grad_fn is None
+    tensor_optimizer.zero_grad(set_to_none=False)
+    assert isinstance(with_tensor.grad, np.ndarray) and np.all(with_tensor.grad == 0)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# State dicts: PyTorch's structure, copies, and a resume that is bit for bit
+# ------------------------------------------------------------------------------------------------------------
+
+
+def small_model(seed=0):
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    generator = np.random.default_rng(seed)
+    for layer in (model[0], model[2]):
+        layer.reset_parameters(generator)
+    return model
+
+
+def batches(count, seed=5):
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((6, 3)), rng.standard_normal((6, 2))) for _ in range(count)]
+
+
+def test_state_dict_has_pytorchs_structure():
+    model = small_model()
+    optimizer = optim.Adam([{"params": model[0].parameters()}, {"params": model[2].parameters(), "lr": 0.01}])
+    assert optimizer.state_dict()["state"] == {}  # no step yet: no state
+    model(Tensor(np.ones((1, 3)))).sum().backward()
+    model[2].bias.grad = None  # a parameter without a gradient gets no state
+    optimizer.step()
+    state = optimizer.state_dict()
+    assert set(state) == {"state", "param_groups"}
+    assert [group["params"] for group in state["param_groups"]] == [[0, 1], [2, 3]]
+    assert state["param_groups"][1]["lr"] == 0.01 and state["param_groups"][0]["betas"] == (0.9, 0.999)
+    assert sorted(state["state"]) == [0, 1, 2]
+    assert set(state["state"][2]) == {"step", "exp_avg", "exp_avg_sq"} and state["state"][2]["step"] == 1
+    assert state["state"][2]["exp_avg"].shape == (2, 4)
+
+
+def test_state_dict_is_a_copy_both_ways():
+    p = parameter_with_grad([1.0], [1.0])
+    optimizer = optim.SGD([p], lr=0.1, momentum=0.9)
+    optimizer.step()
+    state = optimizer.state_dict()
+    state["state"][0]["momentum_buffer"][0] = 123.0
+    state["param_groups"][0]["lr"] = 5.0
+    assert optimizer.state[p]["momentum_buffer"][0] == 1.0 and optimizer.param_groups[0]["lr"] == 0.1
+    optimizer.load_state_dict(state)
+    state["state"][0]["momentum_buffer"][0] = -1.0
+    assert optimizer.state[p]["momentum_buffer"][0] == 123.0 and optimizer.param_groups[0]["lr"] == 5.0
+
+
+SCHEDULES = {
+    "none": None,
+    "step": lambda o: optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5),
+    "multistep": lambda o: optim.lr_scheduler.MultiStepLR(o, milestones=[2, 6], gamma=0.5),
+    "exponential": lambda o: optim.lr_scheduler.ExponentialLR(o, gamma=0.9),
+    "cosine": lambda o: optim.lr_scheduler.CosineAnnealingLR(o, T_max=5, eta_min=0.001),
+    "lambda": lambda o: optim.lr_scheduler.LambdaLR(o, lambda epoch: 1 / (1 + epoch)),
+    "onecycle": lambda o: optim.lr_scheduler.OneCycleLR(o, max_lr=0.05, total_steps=12),
+    "plateau": lambda o: optim.lr_scheduler.ReduceLROnPlateau(o, factor=0.5, patience=1),
+}
+
+RESUMABLE = {
+    **EVERY_OPTIMIZER,
+    "adam-groups": lambda p: optim.Adam([{"params": p[:2]}, {"params": p[2:], "lr": 0.02, "betas": (0.8, 0.9)}]),
+}
+
+
+def train_steps(model, optimizer, scheduler, data):
+    for x, y in data:
+        optimizer.zero_grad()
+        loss = F.mse_loss(model(Tensor(x)), y)
+        loss.backward()
+        optimizer.step()
+        if isinstance(scheduler, optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(loss.item())
+        elif scheduler is not None:
+            scheduler.step()
+
+
+def build(optimizer_name, schedule_name, seed=0):
+    model = small_model(seed)
+    optimizer = RESUMABLE[optimizer_name](list(model.parameters()))
+    make = SCHEDULES[schedule_name]
+    return model, optimizer, make(optimizer) if make else None
+
+
+@pytest.mark.parametrize(
+    ("optimizer_name", "schedule_name"),
+    # OneCycleLR cycles momentum, which Adagrad does not have (an error tested below).
+    [(o, s) for o in RESUMABLE for s in SCHEDULES if (o, s) != ("adagrad", "onecycle")],
+)
+def test_training_resumed_from_state_dicts_is_bit_for_bit_the_same(optimizer_name, schedule_name):
+    import copy
+
+    data = batches(12)
+    model, optimizer, scheduler = build(optimizer_name, schedule_name)
+    train_steps(model, optimizer, scheduler, data)
+
+    first_model, first_optimizer, first_scheduler = build(optimizer_name, schedule_name)
+    train_steps(first_model, first_optimizer, first_scheduler, data[:5])
+    saved = copy.deepcopy(
+        {
+            "model": first_model.state_dict(),
+            "optimizer": first_optimizer.state_dict(),
+            "scheduler": first_scheduler.state_dict() if first_scheduler else None,
+        }
+    )
+    del first_model, first_optimizer, first_scheduler
+    # Everything rebuilt from scratch, with other initial weights: only the state dicts carry the run on.
+    resumed_model, resumed_optimizer, resumed_scheduler = build(optimizer_name, schedule_name, seed=99)
+    resumed_model.load_state_dict(saved["model"])
+    resumed_optimizer.load_state_dict(saved["optimizer"])
+    if resumed_scheduler is not None:
+        resumed_scheduler.load_state_dict(saved["scheduler"])
+    train_steps(resumed_model, resumed_optimizer, resumed_scheduler, data[5:])
+
+    for (name, expected), (_, got) in zip(model.named_parameters(), resumed_model.named_parameters()):
+        assert np.array_equal(got.data, expected.data), name  # bit for bit, not approximately
+    assert [g["lr"] for g in resumed_optimizer.param_groups] == [g["lr"] for g in optimizer.param_groups]
+
+
+def test_loading_checks_everything_and_changes_nothing_when_it_does_not_fit():
+    model = small_model()
+    optimizer = optim.Adam(model.parameters(), lr=0.01)
+    train_steps(model, optimizer, None, batches(2))
+    state = optimizer.state_dict()
+    before = optimizer.state_dict()
+
+    def assert_refused(bad, *messages):
+        with pytest.raises(ValueError, match="changed nothing") as error:
+            optimizer.load_state_dict(bad)
+        for message in messages:
+            assert message in str(error.value), str(error.value)
+        after = optimizer.state_dict()
+        assert after["param_groups"] == before["param_groups"]
+        for index, entry in before["state"].items():
+            np.testing.assert_array_equal(after["state"][index]["exp_avg"], entry["exp_avg"])
+
+    assert_refused({**state, "param_groups": state["param_groups"] * 2}, "2 parameter group(s), this optimizer 1")
+    short = [{**state["param_groups"][0], "params": [0, 1, 2]}]
+    assert_refused({**state, "param_groups": short}, "group 0 has 3 parameter(s) in the state dict and 4 here")
+    wrong_shape = {**state["state"], 0: {**state["state"][0], "exp_avg": np.zeros((2, 2))}}
+    assert_refused({**state, "state": wrong_shape}, "parameter 0: 'exp_avg' has shape (2, 2), the parameter (4, 3)")
+    foreign = {**state["state"], 1: {**state["state"][1], "momentum_buffer": np.zeros(4)}}
+    assert_refused({**state, "state": foreign}, "Adam keeps no 'momentum_buffer'")
+    assert_refused({**state, "state": {**state["state"], 7: state["state"][0]}}, "parameter 7, which no group lists")
+    negative_step = {**state["state"], 0: {**state["state"][0], "step": -3}}
+    assert_refused({**state, "state": negative_step}, "'step' must be a whole number >= 0, got -3")
+    text = {**state["state"], 0: {**state["state"][0], "exp_avg_sq": np.array([["a"] * 3] * 4)}}
+    assert_refused({**state, "state": text}, "'exp_avg_sq' holds <U1 data, not numbers")
+    bad_lr = [{**state["param_groups"][0], "lr": "fast"}]
+    assert_refused({**state, "param_groups": bad_lr}, "group 0: Adam: invalid learning rate 'fast'")
+    with pytest.raises(ValueError, match="takes what state_dict\\(\\) returned"):
+        optimizer.load_state_dict(model.state_dict())
+
+
+def test_loading_another_optimizers_state_dict_is_refused():
+    model = small_model()
+    sgd = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    train_steps(model, sgd, None, batches(1))
+    with pytest.raises(ValueError, match=r"lacks the setting\(s\) 'amsgrad', 'betas'.*another optimizer"):
+        optim.Adam(model.parameters()).load_state_dict(sgd.state_dict())
+
+
+def test_a_state_dict_that_went_through_json_loads():
+    import json
+
+    model = small_model()
+    optimizer = optim.Adam(model.parameters(), lr=0.01)
+    train_steps(model, optimizer, None, batches(2))
+    state = optimizer.state_dict()
+    as_json = json.loads(
+        json.dumps(state, default=lambda array: {"shape": array.shape, "values": array.ravel().tolist()})
+    )
+    for entry in as_json["state"].values():  # keys are strings now; arrays come back from their values
+        for key, value in entry.items():
+            if isinstance(value, dict):
+                entry[key] = np.array(value["values"]).reshape(value["shape"])
+    fresh = optim.Adam(small_model(1).parameters(), lr=0.5)
+    fresh.load_state_dict(as_json)
+    assert fresh.param_groups[0]["betas"] == (0.9, 0.999)  # a tuple again, as it was
+    assert fresh.param_groups[0]["lr"] == 0.01
+    np.testing.assert_array_equal(fresh.state_dict()["state"][0]["exp_avg"], state["state"][0]["exp_avg"])
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The schedulers PyTorch users type: optim.lr_scheduler.*
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_schedulers_live_in_lr_scheduler_as_in_pytorch():
+    from tinygrad_nn.optim.lr_scheduler import OneCycleLR, StepLR
+
+    assert optim.lr_scheduler.StepLR is StepLR is optim.StepLR
+    assert optim.lr_scheduler.OneCycleLR is OneCycleLR
+
+
+def test_multistep_lr_counts_a_repeated_milestone_twice():
+    rates = lr_sequence(lambda o: optim.lr_scheduler.MultiStepLR(o, milestones=[3, 1, 3], gamma=0.5), 5)
+    assert rates == [1.0, 0.5, 0.5, 0.125, 0.125]
+
+
+def test_lambda_lr_scales_the_starting_rate():
+    rates = lr_sequence(lambda o: optim.lr_scheduler.LambdaLR(o, lambda epoch: 0.5**epoch), 4, lr=0.8)
+    assert rates == [0.8, 0.4, 0.2, 0.1]
+
+
+def test_recursive_schedulers_carry_on_from_a_rate_changed_by_hand():
+    optimizer = optim.SGD([nn.Parameter(np.ones(1))], lr=1.0)
+    scheduler = optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.5)
+    scheduler.step()
+    optimizer.param_groups[0]["lr"] = 10.0  # as in PyTorch, the schedule goes on from the new rate
+    scheduler.step()
+    assert scheduler.get_last_lr() == [5.0]
+
+
+def test_onecycle_rises_to_max_lr_then_falls_far_below_its_start_and_cycles_momentum():
+    optimizer = optim.SGD([nn.Parameter(np.ones(1))], lr=0.1, momentum=0.9)
+    scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1.0, total_steps=12, pct_start=0.5, div_factor=10)
+    rates, momenta = [], []
+    for _ in range(12):
+        rates.append(scheduler.get_last_lr()[0])
+        momenta.append(optimizer.param_groups[0]["momentum"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[0] == pytest.approx(0.1) and max(rates) == pytest.approx(1.0)
+    assert rates.index(max(rates)) == 5  # the end of the first phase: pct_start * total_steps - 1
+    assert rates[-1] == pytest.approx(0.1 / 1e4)
+    assert momenta[0] == 0.95 and momenta[5] == pytest.approx(0.85) and momenta[-1] == pytest.approx(0.95)
+    group = optimizer.param_groups[0]
+    assert (group["initial_lr"], group["max_lr"], group["max_momentum"], group["base_momentum"]) == (
+        0.1,
+        1.0,
+        0.95,
+        0.85,
+    )
+
+
+def test_onecycle_cycles_adams_beta1():
+    optimizer = optim.Adam([nn.Parameter(np.ones(1))], lr=0.1, betas=(0.9, 0.99))
+    optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1.0, total_steps=10)
+    assert optimizer.param_groups[0]["betas"] == (0.95, 0.99)
+
+
+def test_reduce_lr_on_plateau_waits_patience_epochs_then_cools_down():
+    optimizer = optim.SGD([nn.Parameter(np.ones(1))], lr=1.0)
+    scheduler = optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2, cooldown=1)
+    rates = []
+    for loss in [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5]:
+        scheduler.step(loss)
+        rates.append(scheduler.get_last_lr()[0])
+    # Bad epochs 2 and 3 pass, the third cuts; one epoch of cooldown; then three more bad ones to cut again.
+    assert rates == [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+    scheduler.step(Tensor(0.5))  # a 0-d Tensor counts as a number
+    assert scheduler.num_bad_epochs == 2
+
+
+def test_step_with_an_epoch_is_deprecated_and_jumps_there():
+    optimizer = optim.SGD([nn.Parameter(np.ones(1))], lr=1.0)
+    scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.1)
+    with pytest.warns(UserWarning, match="deprecated"):
+        scheduler.step(5)
+    assert scheduler.get_last_lr() == [pytest.approx(0.01)]
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda o: optim.lr_scheduler.OneCycleLR(o, max_lr=1.0), ValueError, "give total_steps, or both epochs"),
+        (lambda o: optim.lr_scheduler.OneCycleLR(o, max_lr=1.0, total_steps=0), ValueError, "total_steps must be"),
+        (lambda o: optim.lr_scheduler.OneCycleLR(o, max_lr=1.0, total_steps=5, pct_start=1.5), ValueError, "pct_start"),
+        (lambda o: optim.lr_scheduler.OneCycleLR(o, 1.0, 5, anneal_strategy="cosine"), ValueError, "'cos' or 'linear'"),
+        (lambda o: optim.lr_scheduler.OneCycleLR(o, max_lr=[1.0, 2.0], total_steps=5), ValueError, "expected 1 values"),
+        (lambda o: optim.lr_scheduler.OneCycleLR(o, max_lr=-1.0, total_steps=5), ValueError, "max_lr must be"),
+        (lambda o: optim.lr_scheduler.ReduceLROnPlateau(o, factor=1.5), ValueError, "factor .* below 1"),
+        (lambda o: optim.lr_scheduler.ReduceLROnPlateau(o, mode="minimum"), ValueError, "'min' \\(a loss\\) or 'max'"),
+        (lambda o: optim.lr_scheduler.ReduceLROnPlateau(o, patience=-1), ValueError, "patience must be a whole"),
+        (lambda o: optim.lr_scheduler.LambdaLR(o, lr_lambda=0.5), TypeError, "lr_lambda must be a function"),
+        (lambda o: optim.lr_scheduler.LambdaLR(o, [abs, abs]), ValueError, "expected 1 values of lr_lambda"),
+        (lambda o: optim.lr_scheduler.MultiStepLR(o, milestones=5), TypeError, "milestones must be a list"),
+        (lambda o: optim.lr_scheduler.MultiStepLR(o, milestones=[2, -1]), ValueError, "each milestone"),
+        (lambda o: optim.lr_scheduler.ExponentialLR(o, gamma=math.nan), ValueError, "gamma must be a finite"),
+        (lambda o: optim.lr_scheduler.StepLR(o, step_size=2.5), ValueError, "step_size must be a whole"),
+        (lambda o: optim.lr_scheduler.StepLR(o, 2, last_epoch=3), ValueError, "has no 'initial_lr'"),
+    ],
+)
+def test_scheduler_mistakes_are_named(make, error, message):
+    with pytest.raises(error, match=message):
+        make(optim.SGD([nn.Parameter(np.ones(1))], lr=0.1, momentum=0.9))
+
+
+def test_onecycle_needs_momentum_or_betas_to_cycle():
+    optimizer = optim.Adagrad([nn.Parameter(np.ones(1))])
+    with pytest.raises(ValueError, match="Adagrad has neither: pass cycle_momentum=False"):
+        optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1.0, total_steps=5)
+    optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1.0, total_steps=5, cycle_momentum=False)
+
+
+def test_reduce_lr_on_plateau_step_needs_a_number():
+    scheduler = optim.lr_scheduler.ReduceLROnPlateau(optim.SGD([nn.Parameter(np.ones(1))], lr=0.1))
+    with pytest.raises(TypeError, match="needs the metric it watches"):
+        scheduler.step()
+    with pytest.raises(TypeError, match="takes a number, got str"):
+        scheduler.step("low")
+
+
+@pytest.mark.parametrize("name", [name for name in SCHEDULES if name != "none"])
+def test_scheduler_state_dicts_hold_plain_numbers_and_round_trip(name):
+    import json
+
+    model, optimizer, scheduler = build("sgd", name)
+    train_steps(model, optimizer, scheduler, batches(4))
+    state = scheduler.state_dict()
+    restored = json.loads(json.dumps(state))  # numbers, strings and lists only (inf is fine for Python's json)
+    assert "optimizer" not in state and "lr_lambdas" not in state
+    _, _, fresh = build("sgd", name, seed=3)
+    fresh.load_state_dict(restored)
+    assert fresh.state_dict() == state
+
+
+def test_loading_a_scheduler_state_that_does_not_fit_changes_nothing():
+    optimizer = optim.SGD([nn.Parameter(np.ones(1))], lr=1.0)
+    scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=2)
+    state = scheduler.state_dict()
+    cases = {
+        "'T_max' is not part of a StepLR's state": {**state, "T_max": 5},
+        "'gamma' should be a number": {**state, "gamma": "0.1"},
+        "'base_lrs' should hold one value per parameter group (1)": {**state, "base_lrs": [1.0, 2.0]},
+        "missing 'last_epoch'": {k: v for k, v in state.items() if k != "last_epoch"},
+    }
+    for message, bad in cases.items():
+        with pytest.raises(ValueError, match="changed nothing") as error:
+            scheduler.load_state_dict(bad)
+        assert message in str(error.value)
+        assert scheduler.state_dict() == state
+    cosine = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=3)
+    with pytest.raises(ValueError, match="'step_size' is not part of a CosineAnnealingLR"):
+        cosine.load_state_dict(state)

@@ -3,30 +3,33 @@
 - ``demo``: builds the tutorial network module by module, trains it on scikit-learn's 8x8 digits, prints the
   test accuracy, writes the loss curve and the computation graph, and checks the model's gradients.
 - ``tutorials``: runs every tutorial network in ``examples/`` and prints what it published beside what we get.
-- ``train``: trains the tutorial network or an MLP on digits, Fashion-MNIST or MNIST; saves weights and plots.
-- ``graph``: draws the demo model (or a model saved by ``train``) to SVG or PNG.
+- ``train``: trains a model of `tinygrad_nn.models` on digits, Fashion-MNIST or MNIST, with a checkpoint after
+  every epoch (``--resume`` continues from it); saves weights, configuration and plots.
+- ``graph``: draws the demo model (or a model saved by ``train``) on a real sample of its data set.
+
+This module parses arguments and prints; the models are `tinygrad_nn.models`' and the training loop is
+`tinygrad_nn.training.fit`. Every problem the user can fix ends with one line on stderr and exit status 2; an
+interruption (Ctrl-C) with status 130, saying where the last checkpoint is. No command ends in a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import itertools
 import json
 import math
+import os
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
-from . import data, nn, optim
-from .autograd import no_grad
-from .dtypes import DTypeLike
+from . import data, models, nn, optim, training
 from .gradcheck import gradcheck_report
-from .nn import functional as F  # noqa: N812
 from .serialization import load, save
 from .tensor import Tensor
 
@@ -39,6 +42,20 @@ TUTORIAL_FILES = (
     ("002+003", "tutorial_002_003_real_python.py"),
     ("004", "tutorial_004_sichkar.py"),
 )
+# The size of each data set's samples and its number of classes, known before loading it, so that a model too
+# large for memory is refused at once.
+DATASETS = {"digits": (64, 10), "fashion-mnist": (784, 10), "mnist": (784, 10)}
+OPTIMIZERS = {
+    "sgd": (optim.SGD, 0.1),
+    "adam": (optim.Adam, 1e-3),
+    "adamw": (optim.AdamW, 1e-3),
+    "rmsprop": (optim.RMSprop, 1e-2),
+    "adagrad": (optim.Adagrad, 1e-2),
+}
+GRAPH_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv", ".html")
+TABLE_WIDTH = 100
+MAX_HIDDEN_SIZE = 1_000_000
+MAX_HIDDEN_LAYERS = 100
 
 
 class CommandError(Exception):
@@ -57,140 +74,82 @@ def _need(module: str) -> Any:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Models
+# Where the outputs go: checked before any work
 # --------------------------------------------------------------------------------------------------------------
 
 
-def tutorial_network(in_features: int, hidden: int, out_features: int, dtype: DTypeLike, seed: int) -> nn.Sequential:
-    """Tutorial 001's network: Linear (no bias), Sigmoid, Linear (no bias), Sigmoid; weights uniform in +-0.5."""
-    generator = np.random.default_rng(seed)
-    model = nn.Sequential(
-        nn.Linear(in_features, hidden, bias=False, dtype=dtype),
-        nn.Sigmoid(),
-        nn.Linear(hidden, out_features, bias=False, dtype=dtype),
-        nn.Sigmoid(),
-    )
-    for layer in (model[0], model[2]):
-        nn.init.uniform_(layer.weight, -0.5, 0.5, generator=generator)
-    return model
+def _check_can_write_into(folder: Path, option: str) -> None:
+    probe = folder / f".tinygrad-nn-write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise CommandError(f"{option} {folder}: cannot write into the folder ({error.strerror or error})") from None
 
 
-def mlp(in_features: int, hidden: Sequence[int], out_features: int, dtype: DTypeLike, seed: int) -> nn.Sequential:
-    """Linear and ReLU layers of the given hidden sizes, then a Linear to the class scores (logits)."""
-    generator = np.random.default_rng(seed)
-    layers: list[nn.Module] = []
-    sizes = [in_features, *hidden]
-    for fan_in, fan_out in itertools.pairwise(sizes):
-        layers += [nn.Linear(fan_in, fan_out, dtype=dtype), nn.ReLU()]
-    layers.append(nn.Linear(sizes[-1], out_features, dtype=dtype))
-    model = nn.Sequential(*layers)
-    for module in model:
-        if isinstance(module, nn.Linear):
-            module.reset_parameters(generator)
-    return model
+def _output_folder(path: str | Path, option: str = "--out") -> Path:
+    """The output folder, created, after making sure a file can be written into it."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"{option} {folder} is a file; give a folder for the outputs")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"{option} {folder}: cannot create the folder ({error.strerror or error})") from None
+    _check_can_write_into(folder, option)
+    return folder
 
 
-def tutorial_loss(outputs: Tensor, labels: np.ndarray) -> Tensor:
-    """The tutorials' loss: half the summed squared error against targets 0.01 and 0.99, per sample."""
-    targets = np.full(outputs.shape, 0.01, dtype=outputs.dtype)
-    targets[np.arange(len(labels)), labels] = 0.99
-    return 0.5 * F.mse_loss(outputs, targets, reduction="sum") / len(labels)
-
-
-def tutorial_inputs(x: np.ndarray) -> np.ndarray:
-    """The tutorials' input scaling: [0, 1] to 0.01..1.0."""
-    return x * 0.99 + 0.01
+def _output_file(path: str | Path, suffixes: Sequence[str], option: str = "--out") -> Path:
+    """An output file whose folder exists (or was created) and can be written, and that is not a folder."""
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise CommandError(f"{option} {out}: give a file ending in {', '.join(suffixes[:-1])} or {suffixes[-1]}")
+    if out.is_dir():
+        raise CommandError(f"{option} {out} is a folder; give a file name such as {out / ('graph' + suffixes[0])}")
+    _output_folder(out.parent if str(out.parent) else Path("."), option)
+    if out.exists() and not os.access(out, os.W_OK):
+        raise CommandError(f"{option} {out}: the file exists and cannot be overwritten")
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Training
+# Printing
 # --------------------------------------------------------------------------------------------------------------
 
 
-def accuracy(model: nn.Module, x: np.ndarray, labels: np.ndarray, batch_size: int = 2000) -> float:
-    """The fraction of samples whose highest score is their label."""
-    correct = 0
-    with no_grad():
-        for start in range(0, len(x), batch_size):
-            scores = model(Tensor(x[start : start + batch_size])).data
-            correct += int(np.sum(scores.argmax(axis=1) == labels[start : start + batch_size]))
-    return correct / len(x)
-
-
-def train_epochs(
-    model: nn.Module,
-    loss_fn: Callable[[Tensor, np.ndarray], Tensor],
-    optimizer: optim.Optimizer,
-    train_set: tuple[np.ndarray, np.ndarray],
-    test_set: tuple[np.ndarray, np.ndarray],
-    epochs: int,
-    batch_size: int,
-    seed: int,
-    shuffle: bool = True,
-    progress: bool = True,
-    scheduler: optim.LRScheduler | None = None,
-) -> dict[str, list[float]]:
-    """Train for `epochs`, with a progress bar; returns the loss curve and each epoch's test accuracy.
-
-    A `scheduler` steps once per epoch, after the epoch's test.
-    """
-    tqdm = _need("tqdm").tqdm
-    loader = data.DataLoader(*train_set, batch_size=batch_size, shuffle=shuffle, seed=seed)
-    history: dict[str, list[float]] = {"step": [], "loss": [], "epoch_loss": [], "test_accuracy": []}
-    report_every = max(1, len(loader) // 25)
-    step = 0
-    for epoch in range(1, epochs + 1):
-        model.train()
-        losses = []
-        # mininterval keeps a log (not a terminal) from filling with a line per refresh.
-        bar = tqdm(
-            loader, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=True, disable=not progress, mininterval=1
-        )
-        for x_batch, y_batch in bar:
-            loss = loss_fn(model(x_batch), y_batch.data)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            step += 1
-            if step % report_every == 0:
-                recent = float(np.mean(losses[-report_every:]))
-                history["step"].append(step)
-                history["loss"].append(recent)
-                bar.set_postfix(loss=f"{recent:.4f}", refresh=False)
-        model.eval()
-        if scheduler is not None:
-            scheduler.step()
-        history["epoch_loss"].append(float(np.mean(losses)))
-        history["test_accuracy"].append(accuracy(model, *test_set))
-        loss, test_accuracy = history["epoch_loss"][-1], history["test_accuracy"][-1]
-        print(f"epoch {epoch}: mean loss {loss:.4f}, test accuracy {test_accuracy:.4f}")
-    return history
-
-
-def save_curves(history: dict[str, list[float]], out_dir: Path, title: str) -> list[Path]:
+def save_curves(history: training.History, out_dir: Path, title: str, steps_per_epoch: int) -> list[Path]:
     """Write the loss curve (and the test accuracy per epoch, when there are several) as PNGs."""
     matplotlib = _need("matplotlib")
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     def plot(path: Path, x: Any, y: Any, labels: dict[str, str], **style: Any) -> Path:
         figure, axes = plt.subplots(figsize=(6, 4))
         axes.plot(x, y, **style)
         axes.set(**labels)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps and epochs are whole numbers
         axes.grid(True, alpha=0.3)
         figure.tight_layout()
         figure.savefig(path, dpi=100)
         plt.close(figure)
         return path
 
-    loss_labels = {"title": f"{title}: training loss", "xlabel": "step", "ylabel": "loss (recent mean)"}
-    paths = [plot(out_dir / "loss_curve.png", history["step"], history["loss"], loss_labels, color="#1f77b4")]
-    accuracies = history["test_accuracy"]
+    # The loss of every step is noisy: plot the mean of each 1/25 of an epoch, at the step that ends it.
+    window = max(1, steps_per_epoch // 25)
+    losses = np.asarray(history.step_loss)
+    full = len(losses) // window * window
+    means = losses[:full].reshape(-1, window).mean(axis=1)
+    steps = np.arange(1, len(means) + 1) * window
+    loss_labels = {"title": f"{title}: training loss", "xlabel": "step", "ylabel": f"loss (mean of {window} steps)"}
+    paths = [plot(out_dir / "loss_curve.png", steps, means, loss_labels, color="#1f77b4")]
+    accuracies = history.metrics.get("test_accuracy", [])
     if len(accuracies) > 1:
         labels = {"title": f"{title}: test accuracy", "xlabel": "epoch", "ylabel": "accuracy"}
-        epochs = range(1, len(accuracies) + 1)
-        paths.append(plot(out_dir / "test_accuracy.png", epochs, accuracies, labels, marker="o", color="#2ca02c"))
+        paths.append(
+            plot(out_dir / "test_accuracy.png", history.epochs, accuracies, labels, marker="o", color="#2ca02c")
+        )
     return paths
 
 
@@ -205,33 +164,70 @@ def _draw(loss: Tensor, model: nn.Module, path: Path) -> str:
         return f"{source} (could not render SVG: {error})"
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Commands
-# --------------------------------------------------------------------------------------------------------------
+def _wrapped_table(header: Sequence[str], rows: Sequence[Sequence[str]], width: int = TABLE_WIDTH) -> list[str]:
+    """Rows in aligned columns no wider than `width` in all, long cells wrapped onto continuation lines.
+
+    The widest columns give way first, but never below their longest word, so no word is ever cut.
+    """
+    columns = len(header)
+    natural = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(columns)]
+    shortest = [max([len(header[i])] + [len(word) for row in rows for word in row[i].split()]) for i in range(columns)]
+    widths = list(natural)
+    budget = width - 2 * (columns - 1)
+    while sum(widths) > budget:
+        narrowable = [i for i in range(columns) if widths[i] > shortest[i]]
+        if not narrowable:
+            break
+        widest = max(narrowable, key=lambda i: widths[i])
+        widths[widest] -= 1
+
+    def lines_of(cells: Sequence[str]) -> list[str]:
+        wrapped = [
+            textwrap.wrap(cell, w, break_long_words=False, break_on_hyphens=False) or [""]
+            for cell, w in zip(cells, widths)
+        ]
+        height = max(len(parts) for parts in wrapped)
+        out = []
+        for line in range(height):
+            parts = [(wrapped[i][line] if line < len(wrapped[i]) else "").ljust(widths[i]) for i in range(columns)]
+            out.append("  ".join(parts).rstrip())
+        return out
+
+    lines = lines_of(header)
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines += lines_of(row)
+    return lines
 
 
-def _output_folder(path: str | Path) -> Path:
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise CommandError(f"--out {folder} is a file; give a folder for the outputs")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CommandError(f"--out {folder}: cannot create the folder ({error.strerror or error})") from None
-    return folder
+class _EpochLog:
+    """A callback remembering the last epoch that finished, for the message after Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.finished = 0
+
+    def on_epoch_end(self, state: training.FitState) -> None:
+        self.finished = state.epoch
+
+
+# --------------------------------------------------------------------------------------------------------------
+# demo
+# --------------------------------------------------------------------------------------------------------------
 
 
 def command_demo(args: argparse.Namespace) -> None:
     """Build, train, draw and check the tutorial network on the 8x8 digits."""
     start = time.perf_counter()
     out_dir = _output_folder(args.out)
+    recipe = models.RECIPES["tutorial"]
     print("tinygrad_nn demo: the tutorials' network, built from modules and trained on 8x8 handwritten digits\n")
     (x_train, y_train), (x_test, y_test) = data.load_digits(seed=args.seed)
-    x_train, x_test = tutorial_inputs(x_train.astype(np.float64)), tutorial_inputs(x_test.astype(np.float64))
+    x_train = recipe.prepare_inputs(x_train.astype(np.float64))
+    x_test = recipe.prepare_inputs(x_test.astype(np.float64))
     print(f"data: {len(x_train)} training and {len(x_test)} test images of 8x8 = 64 pixels, 10 classes")
 
     print("\n1. The network, module by module (tutorial 001's: two Linear layers without bias, sigmoids)")
-    model = tutorial_network(64, args.hidden, 10, np.float64, args.seed)
+    model = models.tutorial_network(64, args.hidden, 10, np.float64, args.seed)
     print(f"   model = nn.Sequential(nn.Linear(64, {args.hidden}, bias=False), nn.Sigmoid(),")
     print(f"                         nn.Linear({args.hidden}, 10, bias=False), nn.Sigmoid())")
     print("   " + repr(model).replace("\n", "\n   "))
@@ -239,32 +235,26 @@ def command_demo(args: argparse.Namespace) -> None:
     print(f"   {parameters} parameters: " + ", ".join(f"{n} {tuple(p.shape)}" for n, p in model.named_parameters()))
 
     print(f"\n2. Training: loss 0.5 * sum((target - output)^2), optim.SGD(lr={args.lr}), one image at a time")
-    print(f"   test accuracy before training: {accuracy(model, x_test, y_test):.4f}")
+    test_loader = data.DataLoader(x_test, y_test, batch_size=2000)
+    print(f"   test accuracy before training: {training.evaluate(model, test_loader).accuracy:.4f}")
     optimizer = optim.SGD(model.parameters(), lr=args.lr)
-    history = train_epochs(
-        model,
-        tutorial_loss,
-        optimizer,
-        (x_train, y_train),
-        (x_test, y_test),
-        epochs=args.epochs,
-        batch_size=1,
-        seed=args.seed,
+    train_loader = data.DataLoader(x_train, y_train, batch_size=1, shuffle=True, seed=args.seed)
+    history = training.fit(
+        model, recipe.loss, optimizer, train_loader, epochs=args.epochs, val_loader=test_loader, val_name="test"
     )
-    final_accuracy = history["test_accuracy"][-1]
+    final_accuracy = history.metrics["test_accuracy"][-1]
 
     print("\n3. Pictures")
-    for path in save_curves(history, out_dir, "Tutorial network on digits"):
+    for path in save_curves(history, out_dir, "Tutorial network on digits", len(train_loader)):
         print(f"   {path}")
-    sample = Tensor(x_test[:1])
-    loss = tutorial_loss(model(sample), y_test[:1])
+    loss = recipe.loss(model(Tensor(x_test[:1])), y_test[:1])
     loss.backward()
     print(f"   {_draw(loss, model, out_dir / 'graph.svg')}   (one test image's graph, with gradient norms)")
     model.zero_grad()
 
     print("\n4. Gradient check: every parameter's backward against central differences (float64)")
     probe = Tensor(x_test[:3], requires_grad=True)
-    report = gradcheck_report(lambda x: tutorial_loss(model(x), y_test[:3]), [probe])
+    report = gradcheck_report(lambda x: recipe.loss(model(x), y_test[:3]), [probe])
     model_report = gradcheck_report(model, [probe])
     for line in str(model_report).splitlines():
         print(f"   {line}")
@@ -275,6 +265,11 @@ def command_demo(args: argparse.Namespace) -> None:
     print(f"Done in {time.perf_counter() - start:.1f} s.")
     if verdict != "PASSED":
         raise CommandError("the gradient check failed (see the table above)")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# tutorials
+# --------------------------------------------------------------------------------------------------------------
 
 
 def _load_example(file_name: str) -> Any:
@@ -307,13 +302,20 @@ def command_tutorials(args: argparse.Namespace) -> None:
         except data.DataError as error:
             results = [("Fashion-MNIST", "-", f"not run: {str(error).splitlines()[0]}")]
         rows += [(tutorial, *row) for row in results]
-    header = ("tutorial", "quantity", "published", "ours")
-    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(4)]
+    # A picture's cell names its file; the folder is said once, below the table.
+    rows = [
+        (*row[:3], Path(row[3]).name if Path(row[3]).parent == out_dir and row[3].endswith(".png") else row[3])
+        for row in rows
+    ]
     print()
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+    for line in _wrapped_table(("tutorial", "quantity", "published", "ours"), rows):
+        print(line)
+    print(f"\npictures in {out_dir}")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------------------------------------------
 
 
 def _load_dataset(name: str, root: str | None) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -327,92 +329,259 @@ def _load_dataset(name: str, root: str | None) -> tuple[tuple[np.ndarray, np.nda
         raise CommandError(str(error).replace("pass root= a folder", "pass --data-root a folder")) from None
 
 
-def command_train(args: argparse.Namespace) -> None:
-    """Train the tutorial network or an MLP on a data set; save weights, curves and the configuration."""
-    start = time.perf_counter()
-    out_dir = _output_folder(args.out)
-    dtype = np.dtype(args.dtype)
-    (x_train, y_train), (x_test, y_test) = _load_dataset(args.dataset, args.data_root)
-    x_train, x_test = x_train.astype(dtype), x_test.astype(dtype)
-    features, classes = x_train.shape[1], int(max(y_train.max(), y_test.max())) + 1
-    if args.model == "tutorial":
-        if len(args.hidden) != 1:
+# The settings of a train run, as config.json records them, and the option each comes from.
+_SETTING_OPTIONS = {
+    "dataset": "--dataset",
+    "model": "--model",
+    "hidden": "--hidden",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "optimizer": "--optimizer",
+    "lr": "--lr",
+    "momentum": "--momentum",
+    "schedule": "--schedule",
+    "seed": "--seed",
+    "dtype": "--dtype",
+    "shuffle": "--no-shuffle",
+}
+
+
+def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line (None for those left to their defaults)."""
+    given = {key: getattr(args, key) for key in _SETTING_OPTIONS if key != "shuffle"}
+    given["shuffle"] = None if args.no_shuffle is None else not args.no_shuffle
+    return given
+
+
+def _fresh_settings(given: dict[str, Any]) -> dict[str, Any]:
+    """Every setting of a new run: what was given, and each default (which may depend on the model)."""
+    settings = {"dataset": "digits", "model": "mlp", "seed": 0, "dtype": "float32", "shuffle": True}
+    settings.update({key: value for key, value in given.items() if value is not None and key in settings})
+    recipe = models.RECIPES[settings["model"]]
+    settings["hidden"] = list(recipe.default_hidden if given["hidden"] is None else given["hidden"])
+    for key in ("epochs", "batch_size", "optimizer", "schedule"):
+        settings[key] = recipe.training[key] if given[key] is None else given[key]
+    settings["lr"] = OPTIMIZERS[settings["optimizer"]][1] if given["lr"] is None else given["lr"]
+    settings["momentum"] = given["momentum"]
+    if settings["momentum"] is not None and settings["optimizer"] not in ("sgd", "rmsprop"):
+        raise CommandError(
+            f"--momentum applies to --optimizer sgd or rmsprop, but this run uses {settings['optimizer']}"
+        )
+    settings["momentum"] = settings["momentum"] or 0.0
+    if recipe.hidden_layers is not None and len(settings["hidden"]) != recipe.hidden_layers:
+        raise CommandError(
+            f"the {recipe.name} network has {recipe.hidden_layers} hidden layer(s), so --hidden takes "
+            f"{recipe.hidden_layers} size(s), got {','.join(map(str, settings['hidden']))}"
+        )
+    return settings
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """config.json as a dict, or a CommandError saying what is wrong with the file (it may be anything)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(f"{path}: cannot read it ({getattr(error, 'strerror', None) or error})") from None
+    try:
+        config = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise CommandError(f"{path} is not valid JSON ({str(error).splitlines()[0][:200]})") from None
+    if not isinstance(config, dict):
+        raise CommandError(f"{path} must hold a JSON object, it holds a {type(config).__name__}")
+    return config
+
+
+def _one_of(value: Any, choices: Any) -> bool:
+    """Whether `value` is one of the strings `choices` (a file may hold a list or a dict there instead)."""
+    return isinstance(value, str) and value in choices
+
+
+def _checked_settings(config: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The training settings of a config.json written by train, every one checked, since the file may be anything."""
+
+    def bad(key: str, wanted: str) -> NoReturn:
+        raise CommandError(f"{path}: '{key}' must be {wanted}, got {config.get(key)!r:.80}")
+
+    try:
+        models.check_config(config)
+    except ValueError as error:
+        raise CommandError(f"{path}: {error}") from None
+    if not _one_of(config.get("dataset"), DATASETS):
+        bad("dataset", "one of " + ", ".join(DATASETS))
+    for key in ("epochs", "batch_size"):
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**9:
+            bad(key, "a whole number >= 1")
+    seed = config.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        bad("seed", "a whole number >= 0")
+    if not _one_of(config.get("optimizer"), OPTIMIZERS):
+        bad("optimizer", "one of " + ", ".join(OPTIMIZERS))
+    if not _one_of(config.get("schedule"), ("cosine", "onecycle", "none")):
+        bad("schedule", "cosine, onecycle or none")
+    for key, positive in (("lr", True), ("momentum", False)):
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            bad(key, "a number")
+        if value < 0 or (positive and value == 0):
+            bad(key, "a positive number" if positive else "a number >= 0")
+    if not isinstance(config.get("shuffle"), bool):
+        bad("shuffle", "true or false")
+    return {key: config[key] for key in _SETTING_OPTIONS}
+
+
+def _resumed_settings(given: dict[str, Any], out_dir: Path, checkpoint: Path) -> dict[str, Any]:
+    """The settings of the run being resumed, which its checkpoint holds; an option given now must agree."""
+    if not checkpoint.is_file():
+        raise CommandError(
+            f"--resume: there is no checkpoint in {out_dir} (no run there finished an epoch); start the run "
+            "without --resume"
+        )
+    try:
+        metadata = training.load_checkpoint(checkpoint).get("metadata")
+    except ValueError as error:
+        raise CommandError(f"--resume: {error}") from None
+    if not isinstance(metadata, dict):
+        raise CommandError(f"--resume: {checkpoint} holds no settings of a train run (was it written by fit?)")
+    settings = _checked_settings(metadata, checkpoint)
+    for key, value in given.items():
+        saved = settings[key]
+        if value is not None and (list(value) if key == "hidden" else value) != saved:
+            option = _SETTING_OPTIONS[key]
+            shown = {"shuffle": "off" if saved else "on"}.get(key, saved)
             raise CommandError(
-                f"the tutorial network has one hidden layer, so --hidden takes one size, got {args.hidden}"
+                f"--resume continues the run in {out_dir}, which used {option} {shown}; leave {option} out "
+                "(or start a new run in another --out folder)"
             )
-        x_train, x_test = tutorial_inputs(x_train), tutorial_inputs(x_test)
-        model = tutorial_network(features, args.hidden[0], classes, dtype, args.seed)
-        loss_fn = tutorial_loss
-        defaults = {"lr": 0.1, "batch_size": 1, "epochs": 1, "optimizer": "sgd"}
-    else:
-        model = mlp(features, args.hidden, classes, dtype, args.seed)
-        loss_fn = F.cross_entropy
-        defaults = {"lr": 1e-3, "batch_size": 64, "epochs": 20, "optimizer": "adam"}
-    defaults["schedule"] = "none" if args.model == "tutorial" else "cosine"
-    settings = {key: defaults[key] if getattr(args, key) is None else getattr(args, key) for key in defaults}
-    if args.momentum is not None and settings["optimizer"] != "sgd":
-        raise CommandError(f"--momentum applies to --optimizer sgd, but this run uses {settings['optimizer']}")
-    settings["momentum"] = args.momentum or 0.0
-    if settings["optimizer"] == "adam":
-        optimizer = optim.Adam(model.parameters(), lr=settings["lr"])
-    else:
-        optimizer = optim.SGD(model.parameters(), lr=settings["lr"], momentum=settings["momentum"])
-    sizes = f"{len(x_train)} training and {len(x_test)} test samples"
-    print(f"{args.dataset}: {sizes}, {features} features, {classes} classes")
-    print(repr(model))
-    momentum = f" momentum={settings['momentum']}" if settings["optimizer"] == "sgd" else ""
-    scheduler = None
+    return settings
+
+
+def _build_optimizer(settings: dict[str, Any], model: nn.Module) -> optim.Optimizer:
+    optimizer_class, _ = OPTIMIZERS[settings["optimizer"]]
+    if settings["optimizer"] in ("sgd", "rmsprop"):
+        return optimizer_class(model.parameters(), lr=settings["lr"], momentum=settings["momentum"])
+    return optimizer_class(model.parameters(), lr=settings["lr"])
+
+
+def _build_scheduler(settings: dict[str, Any], optimizer: optim.Optimizer, steps_per_epoch: int) -> Any:
     if settings["schedule"] == "cosine":
-        scheduler = optim.CosineAnnealingLR(optimizer, T_max=settings["epochs"])
-    schedule = "cosine-annealed" if settings["schedule"] == "cosine" else "constant"
+        return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings["epochs"])
+    if settings["schedule"] == "onecycle":
+        return optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=settings["lr"],
+            epochs=settings["epochs"],
+            steps_per_epoch=steps_per_epoch,
+            cycle_momentum=settings["optimizer"] != "adagrad",
+        )
+    return None
+
+
+def _write_json(path: Path, content: dict[str, Any]) -> None:
+    """Write JSON through a temporary file and a rename, so that no reader sees half of it."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        temporary.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def command_train(args: argparse.Namespace) -> None:
+    """Train a model on a data set, with a checkpoint every epoch; save weights, curves and the configuration."""
+    start = time.perf_counter()
+    out_dir = Path(args.out)
+    checkpoint = out_dir / training.CHECKPOINT_NAME
+    given = _given_settings(args)
+    settings = _resumed_settings(given, out_dir, checkpoint) if args.resume else _fresh_settings(given)
+    features, classes = DATASETS[settings["dataset"]]
+    model_config = {"model": settings["model"], "features": features, "hidden": settings["hidden"],
+                    "classes": classes, "dtype": settings["dtype"]}  # fmt: skip
+    try:
+        models.check_config(model_config)  # a model too large for memory is refused before any work
+    except ValueError as error:
+        raise CommandError(f"--hidden: {error}") from None
+    _output_folder(out_dir)  # every argument is sound: make sure the results can be written, before any work
+    recipe = models.RECIPES[settings["model"]]
+    dtype = np.dtype(settings["dtype"])
+    (x_train, y_train), (x_test, y_test) = _load_dataset(settings["dataset"], args.data_root)
+    x_train = recipe.prepare_inputs(x_train.astype(dtype))
+    x_test = recipe.prepare_inputs(x_test.astype(dtype))
+    features, classes = x_train.shape[1], int(max(y_train.max(), y_test.max())) + 1
+    model_config.update(features=features, classes=classes)
+    model = models.build_model(model_config, seed=settings["seed"])
+    optimizer = _build_optimizer(settings, model)
+    train_loader = data.DataLoader(
+        x_train, y_train, batch_size=settings["batch_size"], shuffle=settings["shuffle"], seed=settings["seed"]
+    )
+    test_loader = data.DataLoader(x_test, y_test, batch_size=2000)
+    scheduler = _build_scheduler(settings, optimizer, len(train_loader))
+
+    print(f"{settings['dataset']}: {len(x_train)} training and {len(x_test)} test samples, {features} features, "
+          f"{classes} classes")  # fmt: skip
+    print(repr(model))
+    momentum = f" momentum={settings['momentum']}" if settings["optimizer"] in ("sgd", "rmsprop") else ""
+    schedule = {"cosine": "cosine-annealed", "onecycle": "one-cycle", "none": "constant"}[settings["schedule"]]
     epochs = f"{settings['epochs']} epoch{'s' if settings['epochs'] > 1 else ''}"
-    print(
-        f"{settings['optimizer']}, {schedule} lr={settings['lr']}{momentum}, "
-        f"batch size {settings['batch_size']}, {epochs}, {dtype}"
-    )
+    print(f"{settings['optimizer']}, {schedule} lr={settings['lr']}{momentum}, batch size {settings['batch_size']}, "
+          f"{epochs}, {dtype}")  # fmt: skip
+    earlier_checkpoint = not args.resume and checkpoint.is_file()
+    if earlier_checkpoint:
+        print(f"(replacing the checkpoint of an earlier run in {out_dir}; --resume would have continued it)")
+    run_settings = {**model_config, "dataset": settings["dataset"],
+                    **{k: v for k, v in settings.items() if k not in model_config and k != "dataset"}}  # fmt: skip
+    config = {**run_settings, "status": "training"}
+    _write_json(out_dir / "config.json", config)
+
     train_start = time.perf_counter()
-    history = train_epochs(
-        model,
-        loss_fn,
-        optimizer,
-        (x_train, y_train),
-        (x_test, y_test),
-        settings["epochs"],
-        settings["batch_size"],
-        seed=args.seed,
-        shuffle=not args.no_shuffle,
-        scheduler=scheduler,
-    )
+    try:
+        history = training.fit(
+            model,
+            recipe.loss,
+            optimizer,
+            train_loader,
+            epochs=settings["epochs"],
+            val_loader=test_loader,
+            val_name="test",
+            scheduler=scheduler,
+            checkpoint_dir=out_dir,
+            resume=args.resume,
+            metadata=run_settings,  # what --resume rebuilds the run from
+        )
+    except training.TrainingInterrupted as interruption:
+        if interruption.checkpoint:
+            hint = f"; continue with: tinygrad-nn train --out {out_dir} --resume"
+        elif earlier_checkpoint and checkpoint.is_file():
+            hint = f"; {checkpoint} still holds the earlier run, which --resume would continue"
+        else:
+            hint = ""
+        raise KeyboardInterrupt(f"{interruption}{hint}") from None
+    except ValueError as error:  # a checkpoint that does not fit this run
+        raise CommandError(str(error)) from None
     train_seconds = time.perf_counter() - train_start
     save(model.state_dict(), out_dir / "model.npz")
-    config = {
-        "model": args.model,
-        "hidden": list(args.hidden),
-        "features": features,
-        "classes": classes,
-        "dataset": args.dataset,
-        "dtype": str(dtype),
-        **settings,
-        "seed": args.seed,
-        "test_accuracy": history["test_accuracy"],
-        "train_seconds": train_seconds,
-    }
-    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    paths = save_curves(history, out_dir, f"{args.model} on {args.dataset}")
+    config.update(status="finished", test_accuracy=history.metrics["test_accuracy"], train_seconds=train_seconds)
+    _write_json(out_dir / "config.json", config)
+    paths = save_curves(history, out_dir, f"{settings['model']} on {settings['dataset']}", len(train_loader))
     print(
-        f"test accuracy {history['test_accuracy'][-1]:.4f}; training took {train_seconds:.1f} s "
+        f"test accuracy {history.metrics['test_accuracy'][-1]:.4f}; training took {train_seconds:.1f} s "
         f"(all in {time.perf_counter() - start:.1f} s)"
     )
-    print("wrote " + ", ".join(str(p) for p in [out_dir / "model.npz", out_dir / "config.json", *paths]))
+    written = [out_dir / "model.npz", out_dir / "config.json", checkpoint, *paths]
+    print("wrote " + ", ".join(str(p) for p in written))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# graph
+# --------------------------------------------------------------------------------------------------------------
 
 
 def command_graph(args: argparse.Namespace) -> None:
-    """Draw the demo model, or a model saved by `train`, with one sample's gradients."""
+    """Draw the demo model, or a model saved by `train`, on a real sample of its data set, with its gradients."""
     from .viz import save_graph
 
-    out = Path(args.out)
-    if out.suffix not in (".svg", ".png", ".pdf", ".dot", ".gv"):
-        raise CommandError(f"--out {out}: give a file ending in .svg, .png, .pdf or .dot")
+    out = _output_file(args.out, GRAPH_SUFFIXES)
     if args.weights:
         weights = Path(args.weights)
         if not weights.is_file():
@@ -422,36 +591,60 @@ def command_graph(args: argparse.Namespace) -> None:
             raise CommandError(
                 f"{config_path} is missing: graph needs the config.json that train writes beside {weights}"
             )
-        config = json.loads(config_path.read_text())
-        build = tutorial_network if config["model"] == "tutorial" else mlp
-        hidden = config["hidden"][0] if config["model"] == "tutorial" else config["hidden"]
-        model = build(config["features"], hidden, config["classes"], np.dtype(config["dtype"]), 0)
+        config = _read_config(config_path)
+        try:
+            checked = models.check_config(config)
+        except ValueError as error:
+            raise CommandError(f"{config_path}: {error}") from None
+        dataset = config.get("dataset")
+        if not _one_of(dataset, DATASETS):
+            raise CommandError(f"{config_path}: 'dataset' must be one of {', '.join(DATASETS)}, got {dataset!r:.80}")
+        model = models.build_model(checked)
         try:
             model.load_state_dict(load(weights))
         except (ValueError, FileNotFoundError) as error:
-            raise CommandError(str(error)) from None
-        features, classes, kind = config["features"], config["classes"], config["model"]
+            raise CommandError(f"--weights {weights}: {error}") from None
     else:
-        model = tutorial_network(64, args.hidden, 10, np.float64, 0)
-        features, classes, kind = 64, 10, "tutorial"
-    sample = Tensor(np.random.default_rng(0).random((1, features)))
-    label = np.array([0])
-    loss = tutorial_loss(model(sample), label) if kind == "tutorial" else F.cross_entropy(model(sample), label)
+        checked = {"model": "tutorial", "features": 64, "hidden": [args.hidden], "classes": 10, "dtype": "float64"}
+        dataset = "digits"
+        model = models.build_model(checked)
+    recipe = models.RECIPES[checked["model"]]
+    _, (x_test, y_test) = _load_dataset(dataset, args.data_root)
+    if x_test.shape[1] != checked["features"]:
+        raise CommandError(
+            f"the model takes {checked['features']} features, but {dataset}'s samples have {x_test.shape[1]}"
+        )
+    if y_test[0] >= checked["classes"]:
+        raise CommandError(f"the model has {checked['classes']} classes, but {dataset}'s first label is {y_test[0]}")
+    # The first test sample, prepared and typed as the model was trained on it.
+    sample = recipe.prepare_inputs(x_test[:1].astype(checked["dtype"]))
+    loss = recipe.loss(model(Tensor(sample)), y_test[:1])
     loss.backward()
-    _output_folder(out.parent)
-    print(f"wrote {_draw_to(save_graph, loss, model, out, args.max_depth)} ({classes} classes, {features} inputs)")
-
-
-def _draw_to(save_graph: Callable[..., Any], loss: Tensor, model: nn.Module, out: Path, max_depth: int | None) -> Path:
     try:
-        return save_graph(loss, out, model=model, max_depth=max_depth)
-    except RuntimeError as error:
+        drawn = save_graph(loss, out, model=model, max_depth=args.max_depth)
+    except (RuntimeError, ValueError) as error:  # Graphviz missing, or a format this version cannot write
         raise CommandError(str(error)) from None
+    print(f"wrote {drawn} ({checked['model']}, {checked['classes']} classes, {checked['features']} inputs; "
+          f"the first {dataset} test sample, class {y_test[0]})")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Argument parsing
 # --------------------------------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported on one line (and exit status 2) instead of the usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _path(text: str) -> str:
+    """An argparse type for file and folder names: the operating system takes any but an empty one or NUL."""
+    if not text or "\x00" in text:
+        raise argparse.ArgumentTypeError(f"expected a file or folder name, got {text!r:.60}")
+    return text
 
 
 def _hidden_sizes(text: str) -> list[int]:
@@ -461,65 +654,76 @@ def _hidden_sizes(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"--hidden takes sizes separated by commas (512,256), got {text!r}") from None
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"--hidden sizes must be positive whole numbers, got {text!r}")
+    if max(sizes) > MAX_HIDDEN_SIZE or len(sizes) > MAX_HIDDEN_LAYERS:
+        raise argparse.ArgumentTypeError(
+            f"--hidden takes at most {MAX_HIDDEN_LAYERS} layers of at most {MAX_HIDDEN_SIZE:,} units, got {text!r:.60}"
+        )
     return sizes
 
 
-def _number(kind: type, minimum: float, inclusive: bool) -> Callable[[str], Any]:
+def _number(kind: type, minimum: float, inclusive: bool, maximum: float | None = None) -> Callable[[str], Any]:
     """An argparse type: a finite number of `kind` above `minimum` (or at least it, when `inclusive`)."""
     wanted = f"{'a non-negative' if inclusive else 'a positive'} {'whole number' if kind is int else 'number'}"
+    if maximum is not None:
+        wanted += f" up to {maximum:,}"
 
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r:.60}") from None
         if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
-            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r:.60}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r:.60}")
         return value
 
     return parse
 
 
-def _positive(kind: type) -> Callable[[str], Any]:
-    return _number(kind, 0, inclusive=False)
+def _positive(kind: type, maximum: float | None = None) -> Callable[[str], Any]:
+    return _number(kind, 0, inclusive=False, maximum=maximum)
 
 
-def _non_negative(kind: type) -> Callable[[str], Any]:
-    return _number(kind, 0, inclusive=True)
+def _non_negative(kind: type, maximum: float | None = None) -> Callable[[str], Any]:
+    return _number(kind, 0, inclusive=True, maximum=maximum)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tinygrad-nn``."""
-    parser = argparse.ArgumentParser(prog="tinygrad-nn", description=__doc__.split("\n\n")[0])
+    from . import __version__
+
+    parser = _Parser(prog="tinygrad-nn", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"tinygrad-nn {__version__}")
+    # Room for more commands (export, and --model cnn once the convolution layers exist).
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="train, draw and check the tutorial network on 8x8 digits (< 1 min)")
-    demo.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
-    demo.add_argument("--epochs", type=_positive(int), default=10, help="epochs (default: 10)")
-    demo.add_argument("--hidden", type=_positive(int), default=32, help="hidden units (default: 32)")
+    demo.add_argument("--out", type=_path, default="out/demo", help="output folder (default: out/demo)")
+    demo.add_argument("--epochs", type=_positive(int, 10_000), default=10, help="epochs (default: 10)")
+    demo.add_argument("--hidden", type=_positive(int, 100_000), default=32, help="hidden units (default: 32)")
     demo.add_argument("--lr", type=_positive(float), default=0.1, help="learning rate (default: 0.1)")
-    demo.add_argument("--seed", type=int, default=0, help="seed for the split, weights and order (default: 0)")
+    demo.add_argument(
+        "--seed", type=_non_negative(int), default=0, help="seed for the split, weights and order (default: 0)"
+    )
     demo.set_defaults(run=command_demo)
 
     tutorials = commands.add_parser("tutorials", help="run every tutorial network: published numbers beside ours")
-    tutorials.add_argument("--out", default="out/tutorials", help="folder for the pictures (default: out/tutorials)")
+    tutorials.add_argument(
+        "--out", type=_path, default="out/tutorials", help="folder for the pictures (default: out/tutorials)"
+    )
     tutorials.add_argument(
         "--samples",
-        type=_positive(int),
+        type=_positive(int, 60_000),
         default=None,
         help="train tutorial 001 on this many Fashion-MNIST images (default: all 60,000)",
     )
     tutorials.set_defaults(run=command_tutorials)
 
-    train = commands.add_parser("train", help="train the tutorial network or an MLP on a data set")
+    train = commands.add_parser("train", help="train a model on a data set, with a checkpoint every epoch")
+    train.add_argument("--dataset", choices=tuple(DATASETS), default=None, help="default: digits (no download)")
     train.add_argument(
-        "--dataset",
-        choices=("digits", "fashion-mnist", "mnist"),
-        default="digits",
-        help="default: digits (no download)",
-    )
-    train.add_argument(
-        "--model", choices=("tutorial", "mlp"), default="mlp", help="tutorial 001's network, or an MLP (default)"
+        "--model", choices=tuple(models.RECIPES), default=None, help="tutorial 001's network, or an MLP (default)"
     )
     train.add_argument(
         "--hidden",
@@ -527,59 +731,110 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="hidden sizes, e.g. 512,256 (default: 200 for tutorial, 512,256 for mlp)",
     )
-    train.add_argument("--epochs", type=_positive(int), default=None, help="default: 1 for tutorial, 20 for mlp")
+    train.add_argument(
+        "--epochs", type=_positive(int, 100_000), default=None, help="default: 1 for tutorial, 20 for mlp"
+    )
     train.add_argument(
         "--batch-size",
         dest="batch_size",
-        type=_positive(int),
+        type=_positive(int, 10_000_000),
         default=None,
         help="default: 1 for tutorial (one image at a time), 64 for mlp",
     )
     train.add_argument(
-        "--optimizer", choices=("sgd", "adam"), default=None, help="default: sgd for tutorial, adam for mlp"
+        "--optimizer", choices=tuple(OPTIMIZERS), default=None, help="default: sgd for tutorial, adam for mlp"
     )
-    train.add_argument("--lr", type=_positive(float), default=None, help="default: 0.1 for sgd, 0.001 for adam")
-    train.add_argument("--momentum", type=_non_negative(float), default=None, help="SGD momentum (default: 0)")
+    train.add_argument(
+        "--lr",
+        type=_positive(float),
+        default=None,
+        help="default: 0.1 for sgd, 0.001 for adam and adamw, 0.01 for rmsprop and adagrad",
+    )
+    train.add_argument("--momentum", type=_non_negative(float), default=None, help="SGD's or RMSprop's (default: 0)")
     train.add_argument(
         "--schedule",
-        choices=("cosine", "none"),
+        choices=("cosine", "onecycle", "none"),
         default=None,
-        help="learning rate: cosine annealing over the epochs (default for mlp) or constant (default for tutorial)",
+        help="learning rate: cosine annealing over the epochs (default for mlp), one cycle with --lr as its peak, "
+        "or constant (default for tutorial)",
     )
-    train.add_argument("--seed", type=int, default=0, help="seed for the weights and the order (default: 0)")
-    train.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default: float32")
-    train.add_argument("--no-shuffle", action="store_true", help="keep the data set's order (as the tutorials do)")
     train.add_argument(
-        "--data-root", default=None, help="folder holding the IDX files (default: search, then download)"
+        "--seed", type=_non_negative(int), default=None, help="seed for the weights and the order (default: 0)"
     )
-    train.add_argument("--out", default="out/train", help="output folder (default: out/train)")
+    train.add_argument("--dtype", choices=("float32", "float64"), default=None, help="default: float32")
+    train.add_argument(
+        "--no-shuffle",
+        action="store_const",
+        const=True,
+        default=None,
+        help="keep the data set's order (as the tutorials do)",
+    )
+    train.add_argument(
+        "--data-root", type=_path, default=None, help="folder holding the IDX files (default: search, then download)"
+    )
+    train.add_argument("--out", type=_path, default="out/train", help="output folder (default: out/train)")
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint, with its settings",
+    )
     train.set_defaults(run=command_train)
 
-    graph = commands.add_parser("graph", help="draw the demo model, or a model saved by train, to SVG or PNG")
-    graph.add_argument("--weights", default=None, help="a model.npz written by train (its config.json beside it)")
-    graph.add_argument("--hidden", type=_positive(int), default=32, help="hidden units of the demo model (default: 32)")
+    graph = commands.add_parser("graph", help="draw the demo model, or a model saved by train, on a real sample")
+    graph.add_argument(
+        "--weights", type=_path, default=None, help="a model.npz written by train (its config.json beside it)"
+    )
+    graph.add_argument(
+        "--hidden", type=_positive(int, 100_000), default=32, help="hidden units of the demo model (default: 32)"
+    )
     graph.add_argument(
         "--max-depth", dest="max_depth", type=_non_negative(int), default=None, help="collapse modules deeper than this"
     )
     graph.add_argument(
-        "--out", default="out/graph.svg", help="the picture: .svg, .png, .pdf or .dot (default: out/graph.svg)"
+        "--data-root",
+        type=_path,
+        default=None,
+        help="folder holding the IDX files, for a model trained on (Fashion-)MNIST",
+    )
+    graph.add_argument(
+        "--out",
+        type=_path,
+        default="out/graph.svg",
+        help="the picture: .svg, .png, .pdf, .dot or .html (default: out/graph.svg)",
     )
     graph.set_defaults(run=command_graph)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0, or 2 for a problem the user can fix)."""
+    """Run the command line; returns the exit status (0; 2 for a problem the user can fix; 130 for Ctrl-C)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "hidden", 0) is None:
-        args.hidden = [200] if args.model == "tutorial" else [512, 256]
+    name = f"tinygrad-nn {args.command}"
     try:
         args.run(args)
     except CommandError as error:
-        print(f"tinygrad-nn {args.command}: {error}", file=sys.stderr)
+        print(f"{name}: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interruption:  # Ctrl-C; fit's says where its last checkpoint is
+        print(f"{name}: {str(interruption) or 'interrupted'}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): nothing left to say
+        sys.stderr.close()
+        return 1
+    except OSError as error:  # the disk filled up, a file vanished: say which, without a traceback
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"{name}: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{name}: out of memory; try a smaller --hidden or --batch-size", file=sys.stderr)
+        return 1
+    except Exception as error:  # a bug: one line, and the way to the traceback
+        if os.environ.get("TINYGRAD_NN_DEBUG"):
+            raise
+        print(
+            f"{name}: unexpected {type(error).__name__}: {error} (a bug; set TINYGRAD_NN_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     return 0

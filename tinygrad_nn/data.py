@@ -615,6 +615,43 @@ class DataLoader:
             else:
                 yield x_batch, Tensor(self.y[rows])
 
+    def state_dict(self) -> dict[str, Any]:
+        """Where the loader's shuffling stands, to resume it: its generator's state and its settings.
+
+        Numbers and strings only (the generator's state is numpy's ``bit_generator.state``). A loader that loads
+        it draws the same orders from then on as this one would.
+        """
+        return {
+            "samples": len(self.x),
+            "batch_size": self.batch_size,
+            "shuffle": self.shuffle,
+            "drop_last": self.drop_last,
+            "generator": self._rng.bit_generator.state,  # a new dict at every read
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what `state_dict` saved; the settings must be this loader's, or the batches would differ.
+
+        Raises ValueError naming each setting that differs (nothing changes then) or a generator state numpy
+        cannot take.
+        """
+        if not isinstance(state_dict, dict) or not isinstance(state_dict.get("generator"), dict):
+            raise ValueError(f"DataLoader.load_state_dict takes what state_dict() returned, got {state_dict!r:.80}")
+        own = self.state_dict()
+        differences = [
+            f"{key} {state_dict[key]!r} there, {own[key]!r} here"
+            for key in ("samples", "batch_size", "shuffle", "drop_last")
+            if key in state_dict and state_dict[key] != own[key]
+        ]
+        if differences:
+            raise ValueError("DataLoader.load_state_dict: the saved loader differs: " + "; ".join(differences))
+        generator = np.random.default_rng()
+        try:
+            generator.bit_generator.state = state_dict["generator"]  # numpy copies the numbers out
+        except (TypeError, ValueError, KeyError, OverflowError) as error:
+            raise ValueError(f"DataLoader.load_state_dict: not a generator state numpy can restore ({error})") from None
+        self._rng = generator
+
     def __repr__(self) -> str:
         return (
             f"DataLoader({len(self.x)} samples, batch_size={self.batch_size}, shuffle={self.shuffle}, "

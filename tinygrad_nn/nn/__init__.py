@@ -1,6 +1,6 @@
 """Modules, layers, losses and initialisation, with PyTorch's names: ``from tinygrad_nn import nn``."""
 
-from . import functional, init
+from . import functional, init, utils
 from .layers import Flatten, Identity, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
@@ -25,4 +25,5 @@ __all__ = [
     "Tanh",
     "functional",
     "init",
+    "utils",
 ]
