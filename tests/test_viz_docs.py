@@ -67,11 +67,11 @@ def test_the_folded_residual_blocks_quoted_are_the_pictures(pictures):
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed (apt-get install graphviz)")
 def test_the_png_size_quoted_is_what_render_graph_makes(tmp_path):
-    from tinygrad_nn import Tensor, cli
+    from tinygrad_nn import Tensor, models
     from tinygrad_nn.viz import draw_graph, render_graph
 
-    model = cli.tutorial_network(64, 32, 10, np.float64, 0)
-    loss = cli.tutorial_loss(model(Tensor(np.random.default_rng(0).random((1, 64)))), np.array([0]))
+    model = models.tutorial_network(64, 32, 10, np.float64, 0)
+    loss = models.tutorial_loss(model(Tensor(np.random.default_rng(0).random((1, 64)))), np.array([0]))
     loss.backward()
     path = render_graph(draw_graph(loss, model), tmp_path / "demo.png")
     head = path.read_bytes()[:24]

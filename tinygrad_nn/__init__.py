@@ -8,7 +8,7 @@
 (2,)
 """
 
-from . import data, func, nn, onnx, optim
+from . import data, func, models, nn, onnx, optim, training
 from .autograd import (
     AnomalyError,
     BackwardError,
@@ -86,6 +86,7 @@ __all__ = [
     "manual_seed",
     "maximum",
     "minimum",
+    "models",
     "nn",
     "no_grad",
     "once_differentiable",
@@ -107,6 +108,7 @@ __all__ = [
     "show_graph",
     "stack",
     "tensor",
+    "training",
     "where",
     "zeros",
     "zeros_like",
