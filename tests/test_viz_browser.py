@@ -510,9 +510,7 @@ def test_the_stepper_walks_backward_in_the_engines_order_lighting_what_it_reache
     assert page.api("step()") == len(expected) - 1
     page.find("#tg-first").click()
     assert (
-        page.api("step()") == 0
-        and page.find_all(".tg-current") == []
-        and page.find_all(".tg-link.tg-delivered") == []
+        page.api("step()") == 0 and page.find_all(".tg-current") == [] and page.find_all(".tg-link.tg-delivered") == []
     )
 
 
