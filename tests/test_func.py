@@ -320,12 +320,14 @@ def test_create_graph_hessian_differentiated_again_is_the_third_derivative():
     np.testing.assert_allclose(third.data, 2 * x.data, rtol=1e-12)
 
 
-def test_create_graph_hvp_of_an_input_that_does_not_require_grad_is_still_a_graph():
-    # The transforms differentiate copies of the inputs; with create_graph the results keep their own graph.
+def test_create_graph_results_for_an_input_that_does_not_require_grad_are_still_recorded():
+    # The transforms differentiate copies of the inputs; with create_graph the results keep their own graph, as
+    # PyTorch's do, and the caller's tensor is left alone.
     x = Tensor(np.array([0.5, -1.0]))
     _, hv = func.hvp(lambda t: (t**3).sum(), x, Tensor(np.array([1.0, 1.0])), create_graph=True)
     np.testing.assert_allclose(hv.data, 6 * x.data)
-    assert x.grad is None
+    assert hv.requires_grad
+    assert x.grad is None and not x.requires_grad
 
 
 @pytest.mark.parametrize("transform", ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"])

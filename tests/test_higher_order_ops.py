@@ -160,6 +160,7 @@ OPS = {
         lambda t, a: t.linalg.vector_norm(a, float("-inf")) * a,
         [distinct(2, 3)],
     ),
+    "norm_half": (lambda a: a.norm(0.5, axis=1), lambda t, a: t.linalg.vector_norm(a, 0.5, dim=1), [positive(2, 3)]),
     "var": (lambda a: a.var(axis=1), lambda t, a: a.var(dim=1), [normal(2, 3)]),
     "var_correction_0": (lambda a: a.var(correction=0), lambda t, a: a.var(correction=0), [normal(2, 3)]),
     "std": (lambda a: a.std(axis=0), lambda t, a: a.std(dim=0), [normal(3, 2)]),
@@ -473,6 +474,11 @@ TIES = {
         lambda t, a: t.linalg.vector_norm(a, float("inf")) * a,
         [fixed([2.0, -2.0, 1.0])],
     ),
+    "maximum_of_a_tensor_with_itself": (
+        lambda a: tg.maximum(a, a) ** 2,
+        lambda t, a: t.maximum(a, a) ** 2,
+        [normal(3)],
+    ),
     "relu_at_zero": (lambda a: a.relu() * a, lambda t, a: a.relu() * a, [fixed([0.0, 1.0, -1.0])]),
     "abs_at_zero": (lambda a: a.abs() * a, lambda t, a: a.abs() * a, [fixed([0.0, 1.0, -1.0])]),
     "clip_at_bounds": (lambda a: a.clip(-0.5, 0.5) * a, lambda t, a: a.clamp(-0.5, 0.5) * a, [fixed([-0.5, 0.5, 0.0])]),
@@ -669,6 +675,14 @@ def test_gradgradcheck_with_given_grad_outputs_checks_them_too(rng):
 # --------------------------------------------------------------------------------------------------------------
 
 
+def test_second_derivative_through_a_cast_comes_back_in_the_inputs_dtype():
+    x = Tensor(np.array([0.5, 2.0], dtype=np.float32), requires_grad=True)
+    (first,) = tg.grad((x.astype(np.float64) ** 3).sum(), x, create_graph=True)
+    (second,) = tg.grad((first * first).sum(), x)
+    assert first.dtype == second.dtype == np.float32
+    np.testing.assert_allclose(second.data, 2 * (3 * x.data**2) * 6 * x.data, rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "fn",
     [
@@ -688,14 +702,14 @@ def test_piecewise_linear_ops_have_second_derivative_zero(fn):
     upstream = Tensor(np.ones(fn(x).shape), requires_grad=True)
     (first,) = tg.grad(fn(x), x, upstream, create_graph=True)
     # The gradient depends on the upstream gradient (linearly) but not on x: d/dx of it is 0 or absent.
-    (second,) = tg.grad((first * first).sum(), x, allow_unused=True) if first.requires_grad else (None,)
+    second, by_upstream = tg.grad((first * first).sum(), [x, upstream], allow_unused=True)
     assert second is None or np.array_equal(second.data, np.zeros(x.shape))
-    (by_upstream,) = tg.grad((first * first).sum(), upstream, allow_unused=True)
-    assert by_upstream is not None and np.all(np.isfinite(by_upstream.data))
+    assert by_upstream is not None and np.all(np.isfinite(by_upstream.data)) and np.any(by_upstream.data != 0)
 
 
 @pytest.mark.xfail(
     strict=True,
+    raises=RuntimeError,
     reason="bug: relu's and abs's gradients under create_graph are not connected to x, so grad(g.sum(), x) "
     "raises 'does not require grad' where PyTorch returns zeros",
 )
@@ -842,6 +856,7 @@ def test_third_and_fourth_derivatives_of_a_composition_match_pytorch(torch, rng)
 
 @pytest.mark.xfail(
     strict=True,
+    raises=RuntimeError,
     reason="bug: the third derivative of x ** 3 (a constant 6) is not connected to x, so asking for the fourth "
     "raises 'does not require grad' where PyTorch returns zeros",
 )
