@@ -675,6 +675,16 @@ def test_gradgradcheck_with_given_grad_outputs_checks_them_too(rng):
 # --------------------------------------------------------------------------------------------------------------
 
 
+def test_norm_at_zero_has_gradient_zero_and_a_finite_second_derivative():
+    # PyTorch agrees on the gradient (0); its second derivative there is NaN, where the zero-norm guard of
+    # Norm.backward keeps this one finite.
+    x = Tensor(np.zeros(3), requires_grad=True)
+    (first,) = tg.grad(x.norm() * x.sum(), x, create_graph=True)
+    np.testing.assert_array_equal(first.data, np.zeros(3))
+    (second,) = tg.grad(first.sum(), x)
+    assert np.all(np.isfinite(second.data))
+
+
 def test_second_derivative_through_a_cast_comes_back_in_the_inputs_dtype():
     x = Tensor(np.array([0.5, 2.0], dtype=np.float32), requires_grad=True)
     (first,) = tg.grad((x.astype(np.float64) ** 3).sum(), x, create_graph=True)
