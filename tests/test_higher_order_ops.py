@@ -717,12 +717,6 @@ def test_piecewise_linear_ops_have_second_derivative_zero(fn):
     assert by_upstream is not None and np.all(np.isfinite(by_upstream.data)) and np.any(by_upstream.data != 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="bug: relu's and abs's gradients under create_graph are not connected to x, so grad(g.sum(), x) "
-    "raises 'does not require grad' where PyTorch returns zeros",
-)
 @pytest.mark.parametrize("op", ["relu", "abs"])
 def test_grad_of_the_gradient_of_relu_or_abs_alone_is_zero_as_in_pytorch(op):
     x = Tensor(np.array([-1.0, 0.5, 2.0]), requires_grad=True)
@@ -864,12 +858,6 @@ def test_third_and_fourth_derivatives_of_a_composition_match_pytorch(torch, rng)
         np.testing.assert_allclose(mine[order], current.detach().numpy(), err_msg=f"order {order + 1}", **TOLERANCE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="bug: the third derivative of x ** 3 (a constant 6) is not connected to x, so asking for the fourth "
-    "raises 'does not require grad' where PyTorch returns zeros",
-)
 def test_fourth_derivative_of_a_cube_is_zero_not_an_error():
     x = Tensor(np.array([0.5, -2.0]), requires_grad=True)
     current = x**3
@@ -881,15 +869,6 @@ def test_fourth_derivative_of_a_cube_is_zero_not_an_error():
 # --------------------------------------------------------------------------------------------------------------
 # The fast walk and the general walk, op by op
 # --------------------------------------------------------------------------------------------------------------
-
-
-WALKS_DISAGREE_ON_RPOW_FLOAT32 = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: the gradient of number ** float32 tensor differs in the last bits between a plain backward and "
-    "grad()/create_graph: Pow.backward multiplies by xp.log(base), a numpy float64 scalar, which promotes the "
-    "float32 arrays to float64 on the array path but becomes a Python float (float32 arithmetic) on the Tensor path",
-)
 
 
 def first_gradients(fn, arrays, upstream, how):
@@ -911,9 +890,7 @@ def first_gradients(fn, arrays, upstream, how):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", list(OPS))
-def test_every_op_gives_bitwise_equal_first_derivatives_on_both_walks(name, dtype, rng, request):
-    if name == "rpow" and dtype == np.float32:
-        request.applymarker(WALKS_DISAGREE_ON_RPOW_FLOAT32)
+def test_every_op_gives_bitwise_equal_first_derivatives_on_both_walks(name, dtype, rng):
     tg_fn, _, samplers = OPS[name]
     arrays = [np.asarray(sample(rng), dtype=dtype) for sample in samplers]
     upstream = rng.standard_normal(tg_fn(*[Tensor(a) for a in arrays]).shape)

@@ -13,7 +13,6 @@ import pytest
 import tinygrad_nn as tg
 from tinygrad_nn import Function, Tensor, autograd, nn
 from tinygrad_nn.autograd import RemovableHandle
-from tinygrad_nn.nn import module as module_internals
 
 TOLERANCE = {"rtol": 1e-12, "atol": 1e-14}
 
@@ -31,18 +30,6 @@ def as_array(value):
     if hasattr(value, "detach"):
         return value.detach().numpy()
     return np.asarray(value)
-
-
-@pytest.fixture(autouse=True)
-def restore_hook_counts(monkeypatch):
-    """Put the global hook counts back after each test.
-
-    While no hook exists, backward takes its fast path. The counts forget a hook only when its handle removes it,
-    not when its tensor dies (see test_a_hook_stops_counting_when_its_tensor_dies), and retain_grad has no handle,
-    so without this every later test file would run on the general walk.
-    """
-    monkeypatch.setattr(autograd, "_tensor_hook_count", autograd._tensor_hook_count)
-    monkeypatch.setattr(module_internals, "_module_hook_count", module_internals._module_hook_count)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -163,12 +150,6 @@ def test_the_fast_path_comes_back_once_every_hook_is_removed():
     assert autograd._tensor_hook_count == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: the global hook count that keeps backward off its fast path drops only on handle.remove(); a "
-    "hook whose tensor died (or any retain_grad) keeps every later backward on the slower general walk",
-)
 @pytest.mark.parametrize("how", ["register_hook on a leaf", "register_hook on a computed tensor", "retain_grad"])
 def test_a_hook_stops_counting_when_its_tensor_dies(how):
     import gc
@@ -352,12 +333,6 @@ def test_retain_grad_keeps_the_gradient_returned_by_earlier_hooks():
     np.testing.assert_array_equal(hidden.grad, 4 * hidden.data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: retain_grad runs in registration order, so a hook registered after it does not change .grad; "
-    "in PyTorch 2 the retained gradient is taken after every hook of the tensor",
-)
 def test_retain_grad_sees_hooks_registered_after_it_as_in_pytorch():
     x = leaf([1.0, 2.0])
     hidden = x * 3.0
@@ -714,24 +689,12 @@ def test_a_replaced_grad_input_reaches_the_input_that_requires_grad_as_in_pytorc
 
 
 @pytest.mark.torch
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: grad_input has one entry per tensor argument, where PyTorch has one per positional argument "
-    "(None for a number), so grad_input[k] is not the k-th argument's gradient",
-)
 def test_grad_input_has_an_entry_for_every_positional_argument_as_in_pytorch(torch):
     mine, theirs = run_two_inputs(torch, True, True, extra=(0.25,))
     assert_logs_match(mine, theirs)
 
 
 @pytest.mark.torch
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="divergence: for a tensor argument that does not require grad (while another does), grad_input holds "
-    "None where PyTorch holds zeros; delete this test if None is the intended behaviour",
-)
 def test_grad_input_of_a_tensor_that_needs_no_grad_is_zeros_as_in_pytorch(torch):
     mine, theirs = run_two_inputs(torch, True, False)
     assert_logs_match(mine, theirs)
@@ -857,13 +820,6 @@ def test_full_backward_hooks_get_tensors_under_create_graph_and_leave_the_second
     np.testing.assert_allclose(second.data, -2 * t * (1 - t**2), rtol=1e-14)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: a backward that reaches a module's inputs without passing through its outputs (the second "
-    "derivative) calls its full backward hooks again, with the grad_output left from the earlier backward; "
-    "PyTorch does not call them",
-)
 def test_full_backward_hooks_are_not_called_by_a_second_derivative_as_in_pytorch():
     module = nn.Tanh()
     calls = []
@@ -874,12 +830,6 @@ def test_full_backward_hooks_are_not_called_by_a_second_derivative_as_in_pytorch
     assert calls == [1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: a full backward hook that replaces grad_input is applied again in the second backward of a "
-    "gradient penalty, so the parameter gradients differ from finite differences (and from PyTorch)",
-)
 def test_a_backward_hook_that_rescales_grad_input_gives_the_true_derivative_of_a_gradient_penalty():
     points = np.random.default_rng(9).standard_normal((5, 2))
     model = nn.Sequential(linear(2, 4), nn.Tanh(), linear(4, 1, seed=1))
@@ -899,12 +849,6 @@ def test_a_backward_hook_that_rescales_grad_input_gives_the_true_derivative_of_a
 
 
 @pytest.mark.torch
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: the same as test_a_backward_hook_that_rescales_grad_input_gives_the_true_derivative_of_a_gradient_"
-    "penalty, seen against PyTorch",
-)
 def test_a_backward_hook_that_rescales_grad_input_under_create_graph_matches_pytorch(torch):
     points = np.random.default_rng(9).standard_normal((5, 2))
     model = nn.Sequential(linear(2, 4), nn.Tanh(), linear(4, 1, seed=1))

@@ -57,6 +57,7 @@ import functools
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
@@ -406,6 +407,26 @@ _tensor_hook_count = 0
 _hook_lock = threading.Lock()
 
 
+def _hook_list(owner: Any) -> list:
+    """The hook list of a leaf tensor or a node, made on first use.
+
+    When the owner dies its hooks stop counting (a weakref finalizer), so a hook left on a temporary tensor, or a
+    `retain_grad`, does not keep every later backward off the fast path.
+    """
+    hooks = getattr(owner, "_hooks", None)
+    if hooks is None:
+        hooks = owner._hooks = []
+        weakref.finalize(owner, _forget_hooks, hooks)
+    return hooks
+
+
+def _forget_hooks(hooks: list) -> None:
+    global _tensor_hook_count
+    with _hook_lock:
+        _tensor_hook_count -= len(hooks)
+        hooks.clear()
+
+
 def _add_tensor_hook(hooks: list, entry: Any) -> RemovableHandle:
     """Append `entry` to a hook list (of a leaf or a node) and count it; the handle takes it out again."""
     global _tensor_hook_count
@@ -426,8 +447,14 @@ def _add_tensor_hook(hooks: list, entry: Any) -> RemovableHandle:
 
 
 def _run_tensor_hooks(hooks: list, grad: Any, describe: str) -> Any:
-    """Call each hook on the gradient in turn; a hook that returns something replaces the gradient."""
-    for hook in list(hooks):
+    """Call each hook on the gradient in turn; a hook that returns something replaces the gradient.
+
+    A `retain_grad` hook runs after all the others, whenever it was registered, as in PyTorch 2: the kept
+    gradient is the one that flows on.
+    """
+    ordered = [hook for hook in hooks if not hasattr(hook, "_retains")]
+    ordered += [hook for hook in hooks if hasattr(hook, "_retains")]
+    for hook in ordered:
         replaced = hook(grad)
         if replaced is None:
             continue
@@ -511,6 +538,9 @@ class Function:
     # An explicit conversion (Cast to an integer dtype) may leave the graph; any other op whose result is not a
     # number while an input requires grad is an error (see _check_result_dtype).
     _leaves_graph = False
+    # A backward that reads its inputs even where its derivative is flat (a mask, a sign): under create_graph its
+    # gradients stay connected to the inputs (see _FlatDerivative).
+    _backward_reads_inputs = False
 
     @staticmethod
     def forward(ctx: Function, *arrays: Any, **options: Any) -> np.ndarray | tuple[np.ndarray, ...]:
@@ -869,30 +899,38 @@ def _as_gradient(node: Function, position: int, grad: Any, dtype: np.dtype) -> n
     return array.astype(dtype, copy=False) if array.dtype != dtype else array
 
 
-def _seed(root: Any, gradient: Any, keep_tensor: bool) -> Any:
+def _seed(root: Any, gradient: Any, keep_tensor: bool, position: int | None = None) -> Any:
     """The gradient backward starts from: one for a one-element output, else the caller's (copied).
 
     With `keep_tensor` (create_graph), a Tensor gradient is kept as it is, graph and all, so that the result can
-    be differentiated with respect to it too (how `jvp` works).
+    be differentiated with respect to it too (how `jvp` works). `position` is set for grad()'s outputs, whose
+    errors name ``grad_outputs``.
     """
     data = root.data
     if gradient is None:
         if data.size != 1:
+            if position is not None:
+                raise RuntimeError(
+                    f"grad(): output {position} is not a single-value output (it has shape {data.shape}), so it "
+                    "needs a gradient: pass grad_outputs, one array of each output's shape"
+                )
             raise RuntimeError(
                 f"backward() without a gradient needs a single-value output, but this tensor has shape {data.shape}; "
                 "call .sum() or .mean() first, or pass gradient= an array of that shape"
             )
         one = np.array(1, dtype=data.dtype)  # cheaper than np.ones, which is Python-level
         return one.reshape(data.shape) if data.ndim else one
+    given = tuple(np.shape(gradient.data if isinstance(gradient, Tensor) else gradient))
+    if given != data.shape:
+        if position is not None:
+            raise ValueError(
+                f"grad(): grad_outputs[{position}] has shape {given}, but output {position} has shape {data.shape}"
+            )
+        raise ValueError(f"backward() got a gradient of shape {given} for a tensor of shape {data.shape}")
     if keep_tensor and isinstance(gradient, Tensor):
-        if gradient.shape != data.shape:
-            raise ValueError(f"backward() got a gradient of shape {gradient.shape} for a tensor of shape {data.shape}")
         return gradient if gradient.dtype == data.dtype else gradient.astype(data.dtype)
     seed = gradient.data if isinstance(gradient, Tensor) else gradient
-    seed = np.array(seed, dtype=data.dtype)  # a copy: the walk may hand it to a leaf as its .grad
-    if seed.shape != data.shape:
-        raise ValueError(f"backward() got a gradient of shape {seed.shape} for a tensor of shape {data.shape}")
-    return seed
+    return np.array(seed, dtype=data.dtype)  # a copy: the walk may hand it to a leaf as its .grad
 
 
 def _check_gradient(node: Function, position: int, grad: Any) -> None:
@@ -1156,6 +1194,49 @@ class _NotDifferentiable(Function):
         )
 
 
+class _FlatDerivative(Function):
+    """Stands behind a gradient that came out constant from a backward that reads its inputs (a mask, a sign).
+
+    PyTorch's rule, under create_graph: a backward's result depends on everything its formula reads, so the
+    gradient of relu, abs, clip, max or a power still hangs off the op's inputs, with derivative 0 there. A
+    second derivative then gives zeros, where a disconnected constant would make it an error. Made by
+    `_connect_flat`, never applied.
+    """
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        return tuple(None if edge is None else np.zeros(_edge_shape(edge), _edge_dtype(edge)) for edge in ctx.parents)
+
+
+def _edge_shape(edge: Any) -> tuple:
+    return edge.data.shape if isinstance(edge, Tensor) else edge.shape
+
+
+def _edge_dtype(edge: Any) -> np.dtype:
+    return edge.data.dtype if isinstance(edge, Tensor) else edge.dtype
+
+
+def _connect_flat(node: Function, returned: tuple) -> tuple:
+    """Gradients of a backward that reads its inputs, each connected to them (see `_FlatDerivative`)."""
+    dependencies = tuple(edge for edge in node.parents if edge is not None)
+    connected = []
+    for grad, edge in zip(returned, node.parents):
+        if grad is None or edge is None or (isinstance(grad, Tensor) and grad._requires_grad):
+            connected.append(grad)
+            continue
+        array = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
+        flat = _FlatDerivative.__new__(_FlatDerivative)
+        flat.parents = dependencies
+        flat._saved = ()
+        flat.shape = array.shape
+        flat.dtype = array.dtype
+        tensor = _constant_tensor(array)
+        tensor._requires_grad = True
+        tensor._node = flat
+        connected.append(tensor)
+    return tuple(connected)
+
+
 def _as_tensor_grads(values: Sequence[Any]) -> list[Any]:
     return [value if value is None or isinstance(value, Tensor) else _constant_tensor(value) for value in values]
 
@@ -1191,6 +1272,8 @@ def _call_backward_for_graph(node: Function, upstream: list, anomaly: bool) -> t
                 reason = "it returned an ndarray where a Tensor was expected, so it left the graph"
                 returned = tuple(g.data if isinstance(g, Tensor) else g for g in returned)
                 return _flag_not_differentiable(node, returned, upstream, reason)
+            if node._backward_reads_inputs:
+                return _connect_flat(node, returned)
             return returned
     arrays = [g.data if isinstance(g, Tensor) else g for g in upstream]
     returned = _call_backward(node, arrays, anomaly)
@@ -1609,7 +1692,10 @@ def grad(
                 "from a tensor that requires grad, or was computed inside no_grad()"
             )
     retain = create_graph if retain_graph is None else bool(retain_graph)
-    seeds = [_seed(root, gradient, create_graph) for root, gradient in zip(roots, grad_outputs)]
+    seeds = [
+        _seed(root, gradient, create_graph, position)
+        for position, (root, gradient) in enumerate(zip(roots, grad_outputs))
+    ]
     walk = _Walk(roots, seeds, retain, create_graph, targets, accumulate=False)
     walk.run()
     results = []

@@ -114,12 +114,18 @@ def _grads(outputs: tuple[Tensor, ...], inputs: tuple[Tensor, ...], vectors: tup
         if value is None:
             if strict:
                 raise RuntimeError(
-                    f"{function}: with strict=True, every input must be used, but no output depends on input "
-                    f"{position} (shape {tensor.shape})"
+                    f"{function}: with strict=True, every input must be used, but the output does not depend on "
+                    f"input {position} (shape {tensor.shape})"
                 )
             results[position] = Tensor(np.zeros(tensor.shape, dtype=tensor.dtype))
         elif not create_graph:
             results[position] = value.detach()
+        elif strict and not value.requires_grad:
+            raise RuntimeError(
+                f"{function}: with strict=True and create_graph=True, the Jacobian must depend on every input, but "
+                f"it is independent of input {position} (the function is linear in it), so its derivative would be "
+                "0 without a graph"
+            )
     return results
 
 
@@ -160,6 +166,13 @@ def jvp(
     if live:
         transposed = grad([o for _, o, _ in live], inputs_, [u for _, _, u in live], create_graph=True,
                           allow_unused=True)  # fmt: skip
+        if strict:
+            for position, value in enumerate(transposed):
+                if value is None:
+                    raise RuntimeError(
+                        f"jvp: with strict=True, every input must be used, but the output does not depend on input "
+                        f"{position} (shape {inputs_[position].shape})"
+                    )
         used = [(g, vec) for g, vec in zip(transposed, vectors) if g is not None and g.requires_grad]
         if used:
             products = grad(
@@ -173,6 +186,15 @@ def jvp(
                 result[position] = value
     if strict and any(r is None for r in result):
         raise RuntimeError("jvp: with strict=True, every output must depend on the inputs")
+    if strict and create_graph:
+        for position, value in enumerate(result):
+            if not value.requires_grad:
+                which = ", ".join(f"input {i}" for i in range(len(inputs_)))
+                raise RuntimeError(
+                    f"jvp: with strict=True and create_graph=True, the Jacobian must depend on the inputs, but that of "
+                    f"output {position} is independent of {which} (the function is linear), so its derivative would "
+                    "be 0 without a graph"
+                )
     result = [
         Tensor(np.zeros(out.shape, dtype=out.dtype)) if r is None else (r if create_graph else r.detach())
         for r, out in zip(result, outputs)
@@ -188,26 +210,7 @@ def vhp(
 
     One gradient with a graph, then one backward through it along `v`.
     """
-    single_in, inputs_ = _prepare_inputs("vhp", inputs, create_graph)
-    output = _scalar_output("vhp", func(*inputs_))
-    vectors = _vectors("vhp", v, inputs_, "input")
-    if not output.requires_grad:
-        if strict:
-            raise RuntimeError("vhp: with strict=True, the output must depend on the inputs")
-        zeros = [Tensor(np.zeros(t.shape, dtype=t.dtype)) for t in inputs_]
-        return output.detach(), (zeros[0] if single_in else tuple(zeros))
-    gradients = grad(output, inputs_, create_graph=True, allow_unused=True)
-    live = [(g, vec) for g, vec in zip(gradients, vectors) if g is not None and g.requires_grad]
-    result: list[Any] = [None] * len(inputs_)
-    if live:
-        result = _grads(tuple(g for g, _ in live), inputs_, tuple(vec for _, vec in live), create_graph, False, "vhp")
-    elif strict:
-        raise RuntimeError("vhp: with strict=True, the gradient must depend on the inputs")
-    result = [Tensor(np.zeros(t.shape, dtype=t.dtype)) if r is None else r for r, t in zip(result, inputs_)]
-    if strict and any(g is None for g in gradients):
-        raise RuntimeError("vhp: with strict=True, every input must be used")
-    output = output if create_graph else output.detach()
-    return output, (result[0] if single_in else tuple(result))
+    return _vector_hessian("vhp", func, inputs, v, create_graph, strict)
 
 
 def hvp(
@@ -216,10 +219,43 @@ def hvp(
     """The Hessian-vector product ``H v`` of a scalar `func` at `inputs`: returns ``(func(inputs), hvp)``.
 
     The Hessian of a twice-differentiable function is symmetric, so ``H v`` is ``v^T H``, computed the cheap way
-    (`vhp`: one gradient with a graph, one backward through it), where PyTorch's ``hvp`` takes a third pass.
+    (as `vhp`: one gradient with a graph, one backward through it), where PyTorch's ``hvp`` takes a third pass.
     """
-    output, result = vhp(func, inputs, v, create_graph=create_graph, strict=strict)
-    return output, result
+    return _vector_hessian("hvp", func, inputs, v, create_graph, strict)
+
+
+def _vector_hessian(
+    function: str, func: Callable[..., Any], inputs: Any, v: Any, create_graph: bool, strict: bool
+) -> tuple[Any, Any]:
+    single_in, inputs_ = _prepare_inputs(function, inputs, create_graph)
+    output = _scalar_output(function, func(*inputs_))
+    vectors = _vectors(function, v, inputs_, "input")
+    if not output.requires_grad:
+        if strict:
+            raise RuntimeError(f"{function}: with strict=True, the output must depend on the inputs")
+        zeros = [Tensor(np.zeros(t.shape, dtype=t.dtype)) for t in inputs_]
+        return output.detach(), (zeros[0] if single_in else tuple(zeros))
+    gradients = grad(output, inputs_, create_graph=True, allow_unused=True)
+    if strict:
+        for position, value in enumerate(gradients):
+            if value is None:
+                raise RuntimeError(
+                    f"{function}: with strict=True, every input must be used, but the output does not depend on "
+                    f"input {position}"
+                )
+            if not value.requires_grad:
+                raise RuntimeError(
+                    f"{function}: with strict=True, the gradient must depend on every input, but it is independent "
+                    f"of input {position} (the function is linear in it, so its Hessian there is 0)"
+                )
+    live = [(g, vec) for g, vec in zip(gradients, vectors) if g is not None and g.requires_grad]
+    result: list[Any] = [None] * len(inputs_)
+    if live:
+        result = _grads(tuple(g for g, _ in live), inputs_, tuple(vec for _, vec in live), create_graph, False,
+                        function)  # fmt: skip
+    result = [Tensor(np.zeros(t.shape, dtype=t.dtype)) if r is None else r for r, t in zip(result, inputs_)]
+    output = output if create_graph else output.detach()
+    return output, (result[0] if single_in else tuple(result))
 
 
 def _scalar_output(function: str, result: Any) -> Tensor:
@@ -236,15 +272,19 @@ def jacobian(func: Callable[..., Any], inputs: Any, create_graph: bool = False, 
     For one input and one output, a Tensor of shape ``output.shape + input.shape``; for several inputs a tuple
     over inputs; for several outputs a tuple over outputs (of those tuples, when both).
     """
-    single_in, inputs_ = _prepare_inputs("jacobian", inputs, create_graph)
-    single_out, outputs = _outputs("jacobian", func(*inputs_))
+    return _jacobian("jacobian", func, inputs, create_graph, strict)
+
+
+def _jacobian(function: str, func: Callable[..., Any], inputs: Any, create_graph: bool, strict: bool) -> Any:
+    single_in, inputs_ = _prepare_inputs(function, inputs, create_graph)
+    single_out, outputs = _outputs(function, func(*inputs_))
     table = []
     for out in outputs:
         rows: list[list[Tensor]] = [[] for _ in inputs_]
         for element in range(out.size):
             seed = np.zeros(out.size, dtype=out.dtype)
             seed[element] = 1
-            row = _grads((out,), inputs_, (seed.reshape(out.shape),), create_graph, strict, "jacobian")
+            row = _grads((out,), inputs_, (seed.reshape(out.shape),), create_graph, strict, function)
             for position, value in enumerate(row):
                 rows[position].append(value)
         blocks = []
@@ -271,11 +311,21 @@ def hessian(func: Callable[..., Any], inputs: Any, create_graph: bool = False, s
     def gradient(*tensors: Tensor) -> tuple[Tensor, ...]:
         output = _scalar_output("hessian", func(*tensors))
         if not output.requires_grad:
+            if strict:
+                raise RuntimeError("hessian: with strict=True, the output must depend on the inputs")
             return tuple(Tensor(np.zeros(t.shape, dtype=t.dtype)) for t in tensors)
         results = grad(output, tensors, create_graph=True, allow_unused=True)
+        if strict:
+            for position, value in enumerate(results):
+                if value is None or not value.requires_grad:
+                    raise RuntimeError(
+                        f"hessian: with strict=True, the gradient must depend on every input, but it is independent "
+                        f"of input {position} (the function is "
+                        f"{'unused' if value is None else 'linear'} in it, so its Hessian there is 0)"
+                    )
         return tuple(Tensor(np.zeros(t.shape, dtype=t.dtype)) if r is None else r for r, t in zip(results, tensors))
 
-    table = jacobian(gradient, inputs_, create_graph=create_graph, strict=strict)
+    table = _jacobian("hessian", gradient, inputs_, create_graph, strict)
     if single_in:
         return table[0][0] if isinstance(table[0], tuple) else table[0]
     return table

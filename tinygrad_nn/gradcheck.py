@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import BackwardError, DoubleBackwardError, enable_grad, no_grad
+from .autograd import BackwardError, DoubleBackwardError, enable_grad
 from .tensor import Tensor
 
 __all__ = ["GradcheckError", "GradcheckReport", "GradcheckWarning", "gradcheck", "gradcheck_report", "gradgradcheck"]
@@ -236,9 +236,12 @@ class _Subject:
         return tuple(outputs)
 
     def output_arrays(self) -> list[np.ndarray]:
-        """The outputs' values as float64 copies (outputs may be views of the inputs being perturbed)."""
-        with no_grad():
-            return [np.array(out.data, dtype=np.float64) for out in self.outputs()]
+        """The outputs' values as float64 copies (outputs may be views of the inputs being perturbed).
+
+        Evaluated with recording on, as in a real call: a function that takes a gradient itself (a gradient
+        penalty) needs its graph.
+        """
+        return [np.array(out.data, dtype=np.float64) for out in self.outputs()]
 
     def clear_grads(self) -> None:
         """Forget the gradients accumulated on the checked leaves."""
@@ -735,8 +738,8 @@ def _second_order_report(
     differentiated = [i for i, item in enumerate(items) if isinstance(item, Tensor) and item.requires_grad]
     if grad_outputs is None:
         # Random upstream gradients that require grad: the second derivative with respect to them is checked too.
-        with no_grad():
-            probe = fn(*[Tensor(np.array(i.data, np.float64)) if isinstance(i, Tensor) else i for i in items])
+        probe = fn(*[Tensor(np.array(i.data, np.float64), requires_grad=i.requires_grad) if isinstance(i, Tensor)
+                     else i for i in items])  # fmt: skip
         probes = probe if isinstance(probe, (tuple, list)) else (probe,)
         rng = np.random.default_rng(seed + 1)
         grad_outputs = tuple(Tensor(rng.standard_normal(p.shape), requires_grad=True) for p in probes)

@@ -204,10 +204,7 @@ class Tensor:
                 "cannot register a hook on a tensor that does not require grad: no gradient will ever reach it"
             )
         if self._node is None:
-            hooks = getattr(self, "_hooks", None)
-            if hooks is None:
-                hooks = self._hooks = []
-            return autograd._add_tensor_hook(hooks, hook)
+            return autograd._add_tensor_hook(autograd._hook_list(self), hook)
         return self._register_node_hook(hook)
 
     def _register_node_hook(self, hook: Any) -> RemovableHandle:
@@ -215,10 +212,7 @@ class Tensor:
         index = None
         if isinstance(node, autograd._OutputRef):
             index, node = node.index, node.node
-        hooks = getattr(node, "_hooks", None)
-        if hooks is None:
-            hooks = node._hooks = []
-        return autograd._add_tensor_hook(hooks, (index, hook))
+        return autograd._add_tensor_hook(autograd._hook_list(node), (index, hook))
 
     @property
     def is_leaf(self) -> bool:

@@ -140,6 +140,7 @@ class Pow(Primitive):
     """
 
     __slots__ = ()
+    _backward_reads_inputs = True
 
     @staticmethod
     def forward(ctx, base, exponent):
@@ -158,13 +159,16 @@ class Pow(Primitive):
         grad_base = grad_exponent = None
         if edge_base is not None:
             if isinstance(exponent, (int, float)):
-                if exponent == 2:
-                    grad_base = grad * (base + base)  # the common square, without a power call
+                if exponent == 2 and type(base) is np.ndarray:
+                    # The common square, without a power call: the same numbers as the general formula. A Tensor
+                    # takes that formula instead, so that its graph is PyTorch's (a power of x, not a sum), which
+                    # stays connected to x at every order.
+                    grad_base = grad * (base + base)
                 elif exponent == 0:
                     grad_base = grad * 0.0
                 else:
                     with np.errstate(divide="ignore", invalid="ignore"):
-                        grad_base = grad * exponent * base ** (exponent - 1)
+                        grad_base = grad * (exponent * base ** (exponent - 1))
             else:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     grad_base = grad * exponent * base ** (exponent - 1)
@@ -322,6 +326,7 @@ class Abs(Primitive):
     """``abs(x)``; the gradient at 0 is 0, as in PyTorch."""
 
     __slots__ = ()
+    _backward_reads_inputs = True
 
     @staticmethod
     def forward(ctx, x):
@@ -399,6 +404,7 @@ class ReLU(Primitive):
     """``max(x, 0)``; the gradient at 0 is 0, as in PyTorch."""
 
     __slots__ = ()
+    _backward_reads_inputs = True
 
     @staticmethod
     def forward(ctx, x):
@@ -416,6 +422,7 @@ class Clip(Primitive):
     """``clip(x, min, max)``; the gradient passes where min <= x <= max (bounds included), as in PyTorch."""
 
     __slots__ = ()
+    _backward_reads_inputs = True
 
     @staticmethod
     def forward(ctx, x, low=None, high=None):

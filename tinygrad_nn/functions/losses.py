@@ -68,10 +68,11 @@ class MeanSquaredError(Primitive):
         if reduction == "none":
             grad_prediction = difference * (grad + grad)
         else:
-            # grad is one number: scale it first, one operation on it instead of two on the array. On arrays, as
-            # a Python number: numpy's arithmetic on a 0-d array costs as much as on a small array.
+            # grad is one number: scale it first, one operation on it instead of two on the array. A float64 one
+            # as a Python number (the same IEEE double arithmetic): numpy's arithmetic on a 0-d array costs as much
+            # as on a small array. Other dtypes round differently in Python, so they stay arrays.
             size = difference.size if reduction == "mean" else 1
-            scale = float(grad) if type(grad) is np.ndarray else grad
+            scale = float(grad) if type(grad) is np.ndarray and grad.dtype == np.float64 else grad
             grad_prediction = difference * (scale * (2.0 / (size or 1)))
         return grad_prediction, (-grad_prediction if ctx.parents[1] is not None else None)
 

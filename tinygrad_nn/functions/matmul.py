@@ -6,20 +6,21 @@ from typing import Any
 
 import numpy as np
 
+from . import xp
 from .base import Primitive, shape_of
 
 __all__ = ["Linear", "MatMul"]
 
 
-# 2-D products use ``a.dot(b)`` rather than ``a @ b``: the same BLAS call without the generalised ufunc's
-# overhead (0.4 against 0.9 us for tiny matrices), and ten times faster for an outer product (a batch of one:
-# 9.6 against 95 us for 100 x 784 in float32, where matmul hands BLAS a K=1 product it does badly). Tensors have
-# `dot` too (as MatMul), so backward formulas that use it still differentiate.
+# 2-D products use ``ndarray.dot`` (through `xp.dot`, which keeps Tensors' graphs) rather than ``@``: the same
+# BLAS call without the generalised ufunc's overhead (0.4 against 0.9 us for tiny matrices), and ten times faster
+# for an outer product (a batch of one: 9.6 against 95 us for 100 x 784 in float32, where matmul hands BLAS a
+# K=1 product it does badly).
 
 
 def _matmul_at_b(a: Any, b: Any) -> Any:
     """``a.T @ b`` for 2-D operands (the weight gradient of a batch)."""
-    return a.T.dot(b)
+    return xp.dot(a.T, b)
 
 
 class MatMul(Primitive):
@@ -50,7 +51,7 @@ class MatMul(Primitive):
         need_a = ctx.parents[0] is not None
         need_b = ctx.parents[1] is not None
         if a.ndim == 2 and b.ndim == 2:
-            return (grad.dot(b.T) if need_a else None), (_matmul_at_b(a, grad) if need_b else None)
+            return (xp.dot(grad, b.T) if need_a else None), (_matmul_at_b(a, grad) if need_b else None)
         if a.ndim == 1 and b.ndim == 1:  # a dot product: grad is 0-d
             return (grad * b if need_a else None), (grad * a if need_b else None)
         # Treat 1-D operands as matrices (a row, a column) and put the axes matmul removed back into grad.
@@ -104,7 +105,7 @@ class Linear(Primitive):
     def backward(ctx, grad):
         x, weight = ctx.inputs
         edges = ctx.parents
-        grad_x = (grad.dot(weight) if grad.ndim == 2 else grad @ weight) if edges[0] is not None else None
+        grad_x = (xp.dot(grad, weight) if grad.ndim == 2 else grad @ weight) if edges[0] is not None else None
         grad_weight = None
         if edges[1] is not None:
             if x.ndim == 2:

@@ -58,6 +58,7 @@ class Max(Primitive):
     """``x.max(axis, keepdims)``; tied maxima share the gradient evenly (like ``torch.amax``)."""
 
     __slots__ = ()
+    _backward_reads_inputs = True
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
@@ -89,6 +90,7 @@ class Norm(Primitive):
     """
 
     __slots__ = ()
+    _backward_reads_inputs = True
 
     @staticmethod
     def forward(ctx, x, order=2.0, axis=None, keepdims=False):

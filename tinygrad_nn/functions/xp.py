@@ -23,6 +23,7 @@ from `value(x)` (the array, outside any graph) or with `sign`.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ from . import shape as _shape
 
 __all__ = [
     "broadcast_to",
+    "dot",
     "exp",
     "log",
     "log1p",
@@ -66,13 +68,27 @@ def where(condition: Any, x: Any, y: Any) -> Any:
     return np.where(condition, x, y)
 
 
+def dot(a: Any, b: Any) -> Any:
+    """The product of two matrices (or vectors): ``ndarray.dot``, the cheapest BLAS call, or ``@`` for Tensors.
+
+    ``ndarray.dot(tensor)`` would turn the Tensor into an array and drop its graph; this never does.
+    """
+    if _is_tensor(a) or _is_tensor(b):
+        return a @ b
+    return a.dot(b)
+
+
 def exp(x: Any) -> Any:
-    """``e ** x``."""
+    """``e ** x`` (a Python number stays one, so it never upcasts a float32 array, as everywhere else)."""
+    if isinstance(x, (int, float)):
+        return math.exp(x)
     return _elementwise.Exp.apply(x) if _is_tensor(x) else np.exp(x)
 
 
 def log(x: Any) -> Any:
-    """The natural logarithm."""
+    """The natural logarithm; a Python number stays one (-inf at 0, NaN below, as numpy gives)."""
+    if isinstance(x, (int, float)):
+        return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
     return _elementwise.Log.apply(x) if _is_tensor(x) else np.log(x)
 
 

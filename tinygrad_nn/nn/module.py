@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from os import PathLike
@@ -222,6 +223,7 @@ class Module:
         if hooks is None:
             hooks = {"forward_pre": [], "forward": [], "backward": [], "backward_pre": []}
             object.__setattr__(self, "_hooks", hooks)
+            weakref.finalize(self, _forget_module_hooks, hooks)  # a dead module's hooks stop counting
         entry = [hook]  # a fresh object, so that remove() takes out exactly this registration
         with autograd._hook_lock:
             hooks[kind].insert(0, entry) if prepend else hooks[kind].append(entry)
@@ -584,34 +586,50 @@ def _buffer_array(owner: str, name: str, value: Any) -> np.ndarray | None:
 _module_hook_count = 0
 
 
+def _forget_module_hooks(hooks: dict[str, list]) -> None:
+    global _module_hook_count
+    with autograd._hook_lock:
+        _module_hook_count -= sum(len(entries) for entries in hooks.values())
+        for entries in hooks.values():
+            entries.clear()
+
+
 class _HookRecord:
-    """What the two halves of a module's backward hooks share during one call."""
+    """What the two halves of a module's backward hooks share during one call.
 
-    __slots__ = ("grad_output", "input_count", "inputs_requiring_grad", "module")
+    `arguments` holds each positional argument's (shape, dtype) when it is a Tensor, else None, so that
+    grad_input has one entry per positional argument, as in PyTorch; `wrapped` are the positions of the tensors
+    that require grad (the inputs of the `_ModuleInputsHook` node), `outputs` the same for the outputs.
+    """
 
-    def __init__(self, module: Module, input_count: int, inputs_requiring_grad: int) -> None:
+    __slots__ = ("arguments", "grad_output", "module", "outputs", "wrapped")
+
+    def __init__(self, module: Module, arguments: list, wrapped: list[int]) -> None:
         self.module = module
-        self.input_count = input_count
-        self.inputs_requiring_grad = inputs_requiring_grad
+        self.arguments = arguments
+        self.wrapped = wrapped
+        self.outputs: tuple[int, list[int]] = (0, [])
         self.grad_output: tuple | None = None
 
 
 def _run_backward_hooks(record: _HookRecord, grad_input: tuple) -> tuple:
+    """Call the full backward hooks, once per pass through the module's outputs (then grad_output is spent)."""
+    grad_output, record.grad_output = record.grad_output, None
     for (hook,) in list(record.module._hooks["backward"]):
-        replaced = hook(record.module, grad_input, record.grad_output)
+        replaced = hook(record.module, grad_input, grad_output)
         if replaced is not None:
             replaced = tuple(replaced) if isinstance(replaced, (tuple, list)) else (replaced,)
             if len(replaced) != len(grad_input):
                 raise ValueError(
                     f"a full backward hook of {type(record.module).__name__} returned {len(replaced)} gradients "
-                    f"for {len(grad_input)} inputs; return one per input (None where there is none)"
+                    f"for {len(grad_input)} inputs; return one per positional argument (None where there is none)"
                 )
             grad_input = replaced
     return grad_input
 
 
 class _ModuleOutputsHook(Function):
-    """Identity on a module's outputs: backward records grad_output (after the backward pre-hooks)."""
+    """Identity on a module's tensor outputs: backward records grad_output (after the backward pre-hooks)."""
 
     @staticmethod
     def forward(ctx: Any, *arrays: Any, record: _HookRecord | None = None) -> Any:
@@ -621,18 +639,27 @@ class _ModuleOutputsHook(Function):
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:
         record = ctx.record
+        count, positions = record.outputs
+        grad_output = [None] * count
+        for position, grad in zip(positions, grads):
+            grad_output[position] = grad
+        grad_output = tuple(grad_output)
         for (hook,) in list(record.module._hooks["backward_pre"]):
-            replaced = hook(record.module, grads)
+            replaced = hook(record.module, grad_output)
             if replaced is not None:
-                grads = tuple(replaced) if isinstance(replaced, (tuple, list)) else (replaced,)
-        record.grad_output = grads
-        if record.inputs_requiring_grad == 0:  # no gradient will reach the inputs: the hooks run now
-            _run_backward_hooks(record, (None,) * record.input_count)
-        return grads
+                grad_output = tuple(replaced) if isinstance(replaced, (tuple, list)) else (replaced,)
+        record.grad_output = grad_output
+        if not record.wrapped:  # no gradient will reach the inputs: the hooks run now
+            _run_backward_hooks(record, (None,) * len(record.arguments))
+        return tuple(grad_output[position] for position in positions)
 
 
 class _ModuleInputsHook(Function):
-    """Identity on a module's tensor inputs: backward calls the full backward hooks with grad_input."""
+    """Identity on a module's inputs that require grad: backward calls the full backward hooks with grad_input.
+
+    Only in a pass that came through the module's outputs: a second derivative that reaches the inputs through
+    what the module's ops saved does not call them again, as in PyTorch.
+    """
 
     @staticmethod
     def forward(ctx: Any, *arrays: Any, record: _HookRecord | None = None) -> Any:
@@ -641,8 +668,14 @@ class _ModuleInputsHook(Function):
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:
-        grad_input = tuple(grad if needed else None for grad, needed in zip(grads, ctx.needs_input_grad))
-        return _run_backward_hooks(ctx.record, grad_input)
+        record = ctx.record
+        if record.grad_output is None:
+            return grads
+        grad_input: list[Any] = [None if argument is None else np.zeros(*argument) for argument in record.arguments]
+        for position, grad in zip(record.wrapped, grads):
+            grad_input[position] = grad
+        grad_input = _run_backward_hooks(record, tuple(grad_input))
+        return tuple(grad_input[position] for position in record.wrapped)
 
 
 def _call_with_hooks(module: Module, args: tuple, kwargs: dict) -> Any:
@@ -654,13 +687,13 @@ def _call_with_hooks(module: Module, args: tuple, kwargs: dict) -> Any:
             args = replaced if isinstance(replaced, tuple) else (replaced,)
     record = None
     if hooks["backward"] or hooks["backward_pre"]:
-        positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
-        needing = sum(args[i].requires_grad for i in positions)
-        record = _HookRecord(module, len(positions), needing)
-        if needing:
-            wrapped = _ModuleInputsHook.apply(*(args[i] for i in positions), record=record)
+        arguments = [(a.shape, a.dtype) if isinstance(a, Tensor) else None for a in args]
+        wrapped = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+        record = _HookRecord(module, arguments, wrapped)
+        if wrapped and autograd.is_grad_enabled():
+            outputs = _ModuleInputsHook.apply(*(args[i] for i in wrapped), record=record)
             args = list(args)
-            for i, tensor in zip(positions, wrapped):
+            for i, tensor in zip(wrapped, outputs):
                 args[i] = tensor
             args = tuple(args)
     state = autograd._local.state
@@ -678,10 +711,11 @@ def _call_with_hooks(module: Module, args: tuple, kwargs: dict) -> Any:
         single = isinstance(output, Tensor)
         outputs = (output,) if single else output
         if isinstance(outputs, tuple) and any(isinstance(o, Tensor) and o.requires_grad for o in outputs):
-            positions = [i for i, o in enumerate(outputs) if isinstance(o, Tensor)]
-            wrapped = _ModuleOutputsHook.apply(*(outputs[i] for i in positions), record=record)
+            positions = [i for i, o in enumerate(outputs) if isinstance(o, Tensor) and o.requires_grad]
+            record.outputs = (len(outputs), positions)
+            wrapped_outputs = _ModuleOutputsHook.apply(*(outputs[i] for i in positions), record=record)
             outputs = list(outputs)
-            for i, tensor in zip(positions, wrapped):
+            for i, tensor in zip(positions, wrapped_outputs):
                 outputs[i] = tensor
             output = outputs[0] if single else tuple(outputs)
     return output
