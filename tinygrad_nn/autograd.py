@@ -896,7 +896,7 @@ def _as_gradient(node: Function, position: int, grad: Any, dtype: np.dtype) -> n
             f"{type(node).__name__}.backward returned a gradient of dtype {array.dtype} for input {position}, "
             f"whose dtype is {dtype}; gradients must be floating-point"
         )
-    return array.astype(dtype, copy=False) if array.dtype != dtype else array
+    return array if array.dtype is dtype or array.dtype == dtype else array.astype(dtype)
 
 
 def _seed(root: Any, gradient: Any, keep_tensor: bool, position: int | None = None) -> Any:
@@ -964,7 +964,9 @@ def _walk_arrays(root: Any, seed: np.ndarray, retain_graph: bool, state: _Thread
     """Accumulate d(root)/d(leaf) into every leaf's ``.grad``: ndarrays only, no hooks, one flat loop.
 
     What a plain ``loss.backward()`` runs. `_Walk` does the same walk for every other case, more slowly and
-    more readably; the two are kept in step by tests that compare their results bit for bit.
+    more readably; the two are kept in step by tests that compare their results bit for bit. This one is spelled
+    out for speed (the consumer count of `_count_consumers` inline, leaves and nodes in separate branches):
+    every training step runs it.
     """
     start = root._node
     if start is None:  # the root is itself a leaf
@@ -976,7 +978,25 @@ def _walk_arrays(root: Any, seed: np.ndarray, retain_graph: bool, state: _Thread
         start = start.node
     else:
         grads = {start: seed}
-    pending = _count_consumers((start,))
+    # How many edges lead into each reachable node (see _count_consumers), checking none was released.
+    if start._saved is None:
+        raise _released_error(start)
+    pending = {start: 0}
+    stack = [start]
+    while stack:
+        for edge in stack.pop().parents:
+            if edge is None or isinstance(edge, Tensor):
+                continue
+            if edge.__class__ is _OutputRef:
+                edge = edge.node
+            count = pending.get(edge)
+            if count is None:
+                if edge._saved is None:
+                    raise _released_error(edge)
+                pending[edge] = 1
+                stack.append(edge)
+            else:
+                pending[edge] = count + 1
     anomaly = state.anomaly
     keep = state.retain_grads
     ready = [start]
@@ -1001,63 +1021,76 @@ def _walk_arrays(root: Any, seed: np.ndarray, retain_graph: bool, state: _Thread
             if len(returned) != len(parents):
                 raise _count_error(node, returned)
         fresh = node._fresh_grads
-        position = -1
-        for edge in parents:
-            position += 1
+        for position, edge in enumerate(parents):
             if edge is None:
                 continue
             grad = returned[position]
-            leaf = isinstance(edge, Tensor)
-            if grad is not None:
-                if leaf:
-                    target_shape = edge.data.shape
-                    target_dtype = edge.data.dtype
-                else:
-                    target_shape = edge.shape
-                    target_dtype = edge.dtype
-                # May this array become a leaf's .grad as it is? Only if nothing else can hold it.
+            if isinstance(edge, Tensor):  # a leaf: accumulate into .grad, which never shares memory
+                if grad is None:
+                    continue
+                data = edge.data
+                # May this array become the .grad as it is? Only if nothing else can hold it.
                 owned = fresh and grad is not upstream
-                if type(grad) is not np.ndarray or (grad.dtype is not target_dtype and grad.dtype != target_dtype):
-                    converted = _as_gradient(node, position, grad, target_dtype)
+                dtype = data.dtype
+                if type(grad) is not np.ndarray or (grad.dtype is not dtype and grad.dtype != dtype):
+                    converted = _as_gradient(node, position, grad, dtype)
                     owned = owned or converted is not grad
                     grad = converted
-                if grad.shape != target_shape:
-                    reduced = _reduce_to_shape(node, position, grad, target_shape)
+                if grad.shape != data.shape:
+                    reduced = _reduce_to_shape(node, position, grad, data.shape)
                     owned = (owned and grad.base is None) or reduced.size != grad.size
                     grad = reduced
                 elif owned and grad.base is not None:
                     owned = False
                 if anomaly:
                     _check_gradient(node, position, grad)
-                if leaf:  # accumulate into .grad; a new .grad never shares memory with anything else
-                    existing = edge._grad
-                    if existing is None:
-                        edge._grad = grad if owned else grad.copy()
-                    elif type(existing) is np.ndarray:
-                        existing += grad
-                    else:  # a Tensor left by an earlier backward(create_graph=True): a plain sum, detached
-                        edge._grad = existing.data + grad
-                    continue
-                if edge.__class__ is _OutputRef:
+                existing = edge._grad
+                if existing is None:
+                    edge._grad = grad if owned else grad.copy()
+                elif type(existing) is np.ndarray:
+                    existing += grad
+                else:  # a Tensor left by an earlier backward(create_graph=True): a plain sum, detached
+                    edge._grad = existing.data + grad
+                continue
+            if edge.__class__ is _OutputRef:
+                if grad is not None:
+                    grad = _fit_gradient(node, position, grad, edge.shape, edge.dtype, anomaly)
                     slots = grads.get(edge.node)
                     if slots is None:
                         slots = grads[edge.node] = [None] * len(edge.node.outputs)
                     previous = slots[edge.index]
                     slots[edge.index] = grad if previous is None else previous + grad
-                else:
-                    previous = grads.get(edge)
-                    grads[edge] = grad if previous is None else previous + grad
-            elif leaf:
-                continue
-            consumer_of = edge.node if edge.__class__ is _OutputRef else edge
-            count = pending[consumer_of] - 1
-            pending[consumer_of] = count
+                edge = edge.node
+            elif grad is not None:
+                dtype = edge.dtype
+                if (
+                    type(grad) is not np.ndarray
+                    or (grad.dtype is not dtype and grad.dtype != dtype)
+                    or grad.shape != edge.shape
+                    or anomaly
+                ):
+                    grad = _fit_gradient(node, position, grad, edge.shape, dtype, anomaly)
+                previous = grads.get(edge)
+                grads[edge] = grad if previous is None else previous + grad
+            count = pending[edge] - 1
+            pending[edge] = count
             if count == 0:
-                ready.append(consumer_of)
+                ready.append(edge)
         if not retain_graph:
             node._saved = None
             node.inputs = None
             node.output = None
+
+
+def _fit_gradient(node: Function, position: int, grad: Any, shape: tuple, dtype: np.dtype, anomaly: bool) -> Any:
+    """A returned gradient checked and made fit for a computed input: an ndarray of its dtype and shape."""
+    if type(grad) is not np.ndarray or grad.dtype != dtype:
+        grad = _as_gradient(node, position, grad, dtype)
+    if grad.shape != shape:
+        grad = _reduce_to_shape(node, position, grad, shape)
+    if anomaly:
+        _check_gradient(node, position, grad)
+    return grad
 
 
 def _call_backward(node: Function, upstream: list, anomaly: bool) -> Any:

@@ -72,12 +72,13 @@ class MeanSquaredError(Primitive):
             # as a Python number (the same IEEE double arithmetic): numpy's arithmetic on a 0-d array costs as much
             # as on a small array. Other dtypes round differently in Python, so they stay arrays.
             size = difference.size if reduction == "mean" else 1
-            scale = float(grad) if type(grad) is np.ndarray and grad.dtype == np.float64 else grad
+            scale = float(grad) if type(grad) is np.ndarray and grad.dtype is _FLOAT64 else grad
             grad_prediction = difference * (scale * (2.0 / (size or 1)))
         return grad_prediction, (-grad_prediction if ctx.parents[1] is not None else None)
 
 
 _BCE_EPSILON = float(np.float32(1e-12))
+_FLOAT64 = np.dtype(np.float64)  # dtypes of the built-in types are singletons: `is` is the cheap comparison
 
 
 def _clamped_log(values: Any) -> Any:

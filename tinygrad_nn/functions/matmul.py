@@ -95,7 +95,7 @@ class Linear(Primitive):
         ctx.inputs = (x, weight)
         out = x.dot(weight.T) if x.ndim == 2 else x @ weight.T
         if bias is not None:
-            if bias.dtype == out.dtype:
+            if bias.dtype is out.dtype or bias.dtype == out.dtype:
                 out += bias
             else:
                 out = out + bias
