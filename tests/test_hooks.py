@@ -902,3 +902,57 @@ def test_module_hooks_in_threads_see_their_own_calls():
 
     assert not run_threads(work, 4)
     assert counts == {"forward": 100, "backward": 100}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Post-accumulate-grad hooks
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_post_accumulate_grad_hook_runs_once_per_backward_after_the_total_is_in_grad():
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    seen = []
+    handle = w.register_post_accumulate_grad_hook(lambda t: seen.append(np.array(t.grad)))
+    ((w * w).sum() + w.sum()).backward()  # w is used twice: the hook sees the sum, once
+    assert len(seen) == 1
+    np.testing.assert_array_equal(seen[0], [3.0, 5.0])
+    (w * 2.0).sum().backward()  # accumulates
+    np.testing.assert_array_equal(seen[1], [5.0, 7.0])
+    handle.remove()
+    (w * 2.0).sum().backward()
+    assert len(seen) == 2
+
+
+def test_post_accumulate_grad_hook_keeps_the_fast_walk_and_runs_on_the_general_one():
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    calls = []
+    w.register_post_accumulate_grad_hook(lambda t: calls.append(type(t.grad).__name__))
+    before = autograd._tensor_hook_count
+    (w * w).sum().backward()
+    assert autograd._tensor_hook_count == before  # not a tensor hook: the fast path stays
+    (w * w).sum().backward(create_graph=True)
+    tg.grad((w * w).sum(), w)  # grad() accumulates nothing, so no call
+    assert calls == ["ndarray", "Tensor"]
+
+
+def test_post_accumulate_grad_hook_is_for_leaves_that_require_grad():
+    x = Tensor(np.array([1.0]), requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf tensors"):
+        (x * 2.0).register_post_accumulate_grad_hook(lambda t: None)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        Tensor(np.array([1.0])).register_post_accumulate_grad_hook(lambda t: None)
+    with pytest.raises(TypeError, match="takes a function"):
+        x.register_post_accumulate_grad_hook(3)
+
+
+def test_post_accumulate_grad_hooks_stop_counting_when_their_tensor_dies():
+    import gc
+
+    gc.collect()  # earlier tests' tensors, with their hooks, must not die during this one
+    before = autograd._post_hook_count
+    w = Tensor(np.array([1.0]), requires_grad=True)
+    w.register_post_accumulate_grad_hook(lambda t: None)
+    assert autograd._post_hook_count == before + 1
+    del w
+    gc.collect()
+    assert autograd._post_hook_count == before

@@ -404,6 +404,9 @@ class RemovableHandle:
 # How many tensor hooks exist, in every thread: while there are none, backward takes the fast path, which does not
 # look for them. Changed only under the lock.
 _tensor_hook_count = 0
+# How many post-accumulate-grad hooks exist (`Tensor.register_post_accumulate_grad_hook`): the fast walk looks for
+# them only while there are some. They do not need the general walk, so a gradient monitor keeps the fast path.
+_post_hook_count = 0
 _hook_lock = threading.Lock()
 
 
@@ -425,6 +428,44 @@ def _forget_hooks(hooks: list) -> None:
     with _hook_lock:
         _tensor_hook_count -= len(hooks)
         hooks.clear()
+
+
+def _add_post_accumulate_hook(leaf: Any, hook: Any) -> RemovableHandle:
+    """Register `hook(leaf)` to run after backward has accumulated into ``leaf.grad``; counted like tensor hooks."""
+    global _post_hook_count
+    hooks = getattr(leaf, "_post_hooks", None)
+    if hooks is None:
+        hooks = leaf._post_hooks = []
+        weakref.finalize(leaf, _forget_post_hooks, hooks)
+    entry = [hook]
+    with _hook_lock:
+        hooks.append(entry)
+        _post_hook_count += 1
+
+    def remove() -> None:
+        global _post_hook_count
+        with _hook_lock:
+            for position, item in enumerate(hooks):
+                if item is entry:
+                    del hooks[position]
+                    _post_hook_count -= 1
+                    break
+
+    return RemovableHandle(remove)
+
+
+def _forget_post_hooks(hooks: list) -> None:
+    global _post_hook_count
+    with _hook_lock:
+        _post_hook_count -= len(hooks)
+        hooks.clear()
+
+
+def _run_post_accumulate_hooks(leaves: dict) -> None:
+    """Call each leaf's post-accumulate hooks, once per backward, after every gradient has been accumulated."""
+    for leaf, hooks in leaves.items():
+        for (hook,) in list(hooks):
+            hook(leaf)
 
 
 def _add_tensor_hook(hooks: list, entry: Any) -> RemovableHandle:
@@ -971,6 +1012,8 @@ def _walk_arrays(root: Any, seed: np.ndarray, retain_graph: bool, state: _Thread
     start = root._node
     if start is None:  # the root is itself a leaf
         _accumulate_leaf(root, seed, owned=False)
+        if _post_hook_count and getattr(root, "_post_hooks", None):
+            _run_post_accumulate_hooks({root: root._post_hooks})
         return
     if start.__class__ is _OutputRef:
         grads: dict[Function, Any] = {start.node: [None] * len(start.node.outputs)}
@@ -999,6 +1042,7 @@ def _walk_arrays(root: Any, seed: np.ndarray, retain_graph: bool, state: _Thread
                 pending[edge] = count + 1
     anomaly = state.anomaly
     keep = state.retain_grads
+    posts = {} if _post_hook_count else None  # leaves with post-accumulate hooks, run once at the end
     ready = [start]
     while ready:
         node = ready.pop()
@@ -1051,6 +1095,8 @@ def _walk_arrays(root: Any, seed: np.ndarray, retain_graph: bool, state: _Thread
                     existing += grad
                 else:  # a Tensor left by an earlier backward(create_graph=True): a plain sum, detached
                     edge._grad = existing.data + grad
+                if posts is not None and getattr(edge, "_post_hooks", None):
+                    posts[edge] = edge._post_hooks
                 continue
             if edge.__class__ is _OutputRef:
                 if grad is not None:
@@ -1080,6 +1126,8 @@ def _walk_arrays(root: Any, seed: np.ndarray, retain_graph: bool, state: _Thread
             node._saved = None
             node.inputs = None
             node.output = None
+    if posts:
+        _run_post_accumulate_hooks(posts)
 
 
 def _fit_gradient(node: Function, position: int, grad: Any, shape: tuple, dtype: np.dtype, anomaly: bool) -> Any:
@@ -1569,6 +1617,7 @@ class _Walk:
         return grad
 
     def _finish_leaves(self) -> None:
+        posts = {}
         for leaf, grad in self.leaf_grads.items():
             hooks = getattr(leaf, "_hooks", None) if _tensor_hook_count else None
             if hooks:
@@ -1577,7 +1626,11 @@ class _Walk:
                 self.captured[leaf] = grad
             elif self.accumulate:
                 self._accumulate(leaf, grad)
+                if _post_hook_count and getattr(leaf, "_post_hooks", None):
+                    posts[leaf] = leaf._post_hooks
         self.leaf_grads = {}
+        if posts:
+            _run_post_accumulate_hooks(posts)
 
     def _accumulate(self, leaf: Any, grad: Any) -> None:
         existing = leaf._grad

@@ -82,7 +82,7 @@ class Tensor:
     array([2., 4., 6.])
     """
 
-    __slots__ = ("__weakref__", "_grad", "_hooks", "_node", "_requires_grad", "data")
+    __slots__ = ("__weakref__", "_grad", "_hooks", "_node", "_post_hooks", "_requires_grad", "data")
 
     # Make numpy hand `ndarray + Tensor` (and every other mixed operator) to Tensor's reflected methods instead
     # of turning the Tensor into an array and losing the graph.
@@ -206,6 +206,23 @@ class Tensor:
         if self._node is None:
             return autograd._add_tensor_hook(autograd._hook_list(self), hook)
         return self._register_node_hook(hook)
+
+    def register_post_accumulate_grad_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(tensor)`` each time backward has finished accumulating into this leaf's ``.grad``.
+
+        PyTorch's hook of the same name: once per backward, after the gradient is in ``.grad`` (a gradient monitor
+        reads it there). Leaves only; it keeps backward on its fast path. Returns a removable handle.
+        """
+        if not callable(hook):
+            raise TypeError(f"register_post_accumulate_grad_hook takes a function, got {type(hook).__name__}")
+        if self._node is not None:
+            raise RuntimeError(
+                "post-accumulate-grad hooks are for leaf tensors (parameters), whose .grad backward accumulates; "
+                "for a computed tensor use register_hook"
+            )
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad: it gets no .grad")
+        return autograd._add_post_accumulate_hook(self, hook)
 
     def _register_node_hook(self, hook: Any) -> RemovableHandle:
         node = self._node
