@@ -198,7 +198,20 @@ def autograd_example() -> graphviz.Digraph:
     return draw_graph(y, names={"w": w, "y": y}, show_data=True, rankdir="LR")
 
 
+def double_backward() -> graphviz.Digraph:
+    """The gradient of y = sum(tanh(x * x)) computed with create_graph=True (docs/higher-order.md).
+
+    Its graph holds the forward's Tanh node (the gradient reads tanh's output) and the ops of the two backward
+    formulas: what the second derivative walks.
+    """
+    x = Tensor([0.5, -1.0], requires_grad=True)
+    y = (x * x).tanh().sum()
+    (gradient,) = tg.grad(y, x, create_graph=True)
+    return draw_graph(gradient, names={"x": x, "dy/dx": gradient}, rankdir="LR")
+
+
 PICTURES: dict[str, Callable[[], graphviz.Digraph]] = {
+    "double-backward": double_backward,
     "autograd-example": autograd_example,
     "tutorial-001-before": tutorial_before,
     "tutorial-001-after": tutorial_after,
