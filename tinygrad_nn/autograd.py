@@ -701,10 +701,12 @@ class Function:
             ctx.parents = (None,) * count
         ctx._saved = ()
         unusual = state.unusual
-        if unusual:  # noqa: SIM108 - anomaly mode or a tracer: rare, kept out of the common line
+        if unusual:  # anomaly mode or a tracer: rare, kept out of the common line
             out = _forward_unusual(cls, ctx, state, arrays, options)
-        else:
+        elif options:
             out = cls.forward(ctx, *arrays, **options)
+        else:  # most ops have no options: a call without unpacking an empty dict is cheaper
+            out = cls.forward(ctx, *arrays)
         if type(out) is tuple:
             result = _wrap_outputs(cls, ctx, out, record, arrays)
         else:

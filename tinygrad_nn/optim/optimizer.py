@@ -23,8 +23,8 @@ __all__ = ["Optimizer"]
 
 def grad_array(parameter: Tensor) -> np.ndarray | None:
     """A parameter's gradient as an ndarray, or None: ``.grad`` is a Tensor after ``backward(create_graph=True)``."""
-    grad = parameter.grad
-    return grad.data if isinstance(grad, Tensor) else grad
+    grad = parameter._grad  # the slot behind the .grad property: every step reads it, for every parameter
+    return grad if grad is None or type(grad) is np.ndarray else grad.data
 
 
 def _copy_value(value: Any) -> Any:
@@ -179,13 +179,15 @@ class Optimizer:
         With ``set_to_none=False`` an array gradient is zeroed in place; a Tensor gradient (left by
         ``backward(create_graph=True)``) is replaced by a zero array, detached from its graph as PyTorch does.
         """
+        # Through the slot behind .grad (every step runs this for every parameter): the values written here are
+        # always valid, so the property's checks are not needed.
         for group in self.param_groups:
             for parameter in group["params"]:
-                grad = parameter.grad
+                grad = parameter._grad
                 if set_to_none or grad is None:
-                    parameter.grad = None
+                    parameter._grad = None
                 elif isinstance(grad, Tensor):
-                    parameter.grad = np.zeros_like(grad.data)
+                    parameter._grad = np.zeros_like(grad.data)
                 else:
                     grad[...] = 0
 
