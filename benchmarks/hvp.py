@@ -8,13 +8,13 @@ parameter tensors, as `func.hvp` and PyTorch's hvp take it; the vector is random
 from __future__ import annotations
 
 import numpy as np
+from mlp_step import weights
 
 import tinygrad_nn as tg
 from tinygrad_nn import func
 from tinygrad_nn.nn import functional as F  # noqa: N812
 
 from harness import compare, format_time, torch_or_none
-from mlp_step import weights
 
 BATCH = 64
 
@@ -51,7 +51,9 @@ def pytorch(torch):
     """PyTorch's gradient and ``torch.autograd.functional.hvp`` of the same loss."""
     x, y = (torch.from_numpy(a) for a in data())
     params = tuple(torch.from_numpy(p) for p in weights())
-    vector = tuple(torch.from_numpy(np.random.default_rng(1).standard_normal(p.shape).astype(np.float32)) for p in weights())
+    vector = tuple(
+        torch.from_numpy(np.random.default_rng(1).standard_normal(p.shape).astype(np.float32)) for p in weights()
+    )
 
     def loss(w1, b1, w2, b2):
         hidden = torch.sigmoid(torch.nn.functional.linear(x, w1, b1))
