@@ -29,7 +29,8 @@ def ours():
     """The gradient and the Hessian-vector product, as two callables."""
     x, y = data()
     params = tuple(tg.Tensor(p) for p in weights())
-    vector = tuple(np.random.default_rng(1).standard_normal(p.shape).astype(np.float32) for p in weights())
+    rng = np.random.default_rng(1)
+    vector = tuple(rng.standard_normal(p.shape).astype(np.float32) for p in weights())
     inputs = tg.Tensor(x)
 
     def loss(w1, b1, w2, b2):
