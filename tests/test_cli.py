@@ -812,3 +812,81 @@ def test_graph_with_damaged_weights_is_one_line(trained_mlp, tmp_path):
     (tmp_path / "model.npz").write_bytes(b"not a zip")
     status, _, stderr = run_main(["graph", "--weights", str(tmp_path / "model.npz"), "--out", str(tmp_path / "g.svg")])
     assert status == 2 and "model.npz" in one_line_error(stderr, "graph")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# export, and graph as the explorer
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_export_safetensors_holds_the_state_dict_and_the_settings(trained_mlp, tmp_path):
+    pytest.importorskip("safetensors", reason="safetensors is in the interop extra: pip install -e '.[interop]'")
+    out_dir, _, _ = trained_mlp
+    status, stdout, stderr = run_main(["export", "--weights", str(out_dir), "--out", str(tmp_path / "m.safetensors")])
+    assert status == 0, stderr
+    assert "wrote" in stdout
+    loaded = tg.load(tmp_path / "m.safetensors")
+    original = tg.load(out_dir / "model.npz")
+    assert sorted(loaded) == sorted(original)  # safetensors keeps its keys sorted
+    for name in original:
+        np.testing.assert_array_equal(loaded[name], original[name])
+    metadata = tg.load_metadata(tmp_path / "m.safetensors")
+    assert json.loads(metadata["config"])["model"] == "mlp"
+    assert metadata["producer"] == f"tinygrad_nn {tg.__version__}"
+
+
+def test_export_onnx_runs_in_onnx_runtime_with_the_models_scores(trained_mlp, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="onnxruntime is in the interop extra")
+    out_dir, _, _ = trained_mlp
+    status, stdout, stderr = run_main(
+        ["export", "--weights", str(out_dir / "model.npz"), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]
+    )
+    assert status == 0, stderr
+    config = json.loads((out_dir / "config.json").read_text())
+    model = models.build_model(models.check_config(config))
+    model.load_state_dict(tg.load(out_dir / "model.npz"))
+    (_, _), (x_test, _) = data.load_digits()
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    for batch in (1, 7, 64):
+        sample = x_test[:batch].astype(np.float32)
+        (scores,) = session.run(None, {"input": sample})
+        with tg.no_grad():
+            np.testing.assert_allclose(scores, model(tg.Tensor(sample)).data, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--out", "m.txt"], "give --format onnx or safetensors"),
+        (["--format", "onnx", "--out", "m.safetensors"], r"\.onnx"),
+        (["--weights", "nowhere", "--out", "m.onnx"], "no such file or folder"),
+    ],
+)
+def test_export_mistakes_are_one_line_exit_2(trained_mlp, tmp_path, argv, message):
+    out_dir, _, _ = trained_mlp
+    arguments = ["export", *(["--weights", str(out_dir)] if "--weights" not in argv else []), *argv]
+    arguments = [str(tmp_path / a) if a.startswith("m.") else a for a in arguments]
+    status, stdout, stderr = run_main(arguments)
+    assert status == 2
+    assert re.search(message, stderr), stderr
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+
+
+def test_export_without_config_json_says_so(trained_mlp, tmp_path):
+    out_dir, _, _ = trained_mlp
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(out_dir / "model.npz", alone / "model.npz")
+    status, _, stderr = run_main(["export", "--weights", str(alone), "--out", str(tmp_path / "m.onnx")])
+    assert status == 2 and "config.json is missing" in stderr
+
+
+def test_graph_writes_the_interactive_explorer_for_html(trained_mlp, tmp_path):
+    out_dir, _, _ = trained_mlp
+    out = tmp_path / "graph.html"
+    status, stdout, stderr = run_main(["graph", "--weights", str(out_dir / "model.npz"), "--out", str(out)])
+    assert status == 0, stderr
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>") or page.lstrip().lower().startswith("<!doctype html>")
+    assert "http://" not in page and "https://" not in page
+    assert "0.weight" in page

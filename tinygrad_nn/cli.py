@@ -1,11 +1,13 @@
-"""The command line, ``tinygrad-nn`` (or ``python -m tinygrad_nn``): demo, tutorials, train and graph.
+"""The command line, ``tinygrad-nn`` (or ``python -m tinygrad_nn``): demo, tutorials, train, graph and export.
 
 - ``demo``: builds the tutorial network module by module, trains it on scikit-learn's 8x8 digits, prints the
   test accuracy, writes the loss curve and the computation graph, and checks the model's gradients.
 - ``tutorials``: runs every tutorial network in ``examples/`` and prints what it published beside what we get.
 - ``train``: trains a model of `tinygrad_nn.models` on digits, Fashion-MNIST or MNIST, with a checkpoint after
   every epoch (``--resume`` continues from it); saves weights, configuration and plots.
-- ``graph``: draws the demo model (or a model saved by ``train``) on a real sample of its data set.
+- ``graph``: draws the demo model (or a model saved by ``train``) on a real sample of its data set, as a picture
+  or as the interactive explorer (``--out graph.html``).
+- ``export``: writes a model saved by ``train`` as ONNX (ONNX Runtime, Netron) or safetensors (PyTorch).
 
 This module parses arguments and prints; the models are `tinygrad_nn.models`' and the training loop is
 `tinygrad_nn.training.fit`. Every problem the user can fix ends with one line on stderr and exit status 2; an
@@ -628,6 +630,71 @@ def command_graph(args: argparse.Namespace) -> None:
           f"the first {dataset} test sample, class {y_test[0]})")  # fmt: skip
 
 
+EXPORT_FORMATS = {"onnx": ".onnx", "safetensors": ".safetensors"}
+
+
+def _trained_model(weights_option: str) -> tuple[Path, Path, dict[str, Any], dict[str, Any]]:
+    """What train wrote: (model.npz, config.json, the config, the checked settings), from its folder or model.npz."""
+    given = Path(weights_option)
+    weights = given / "model.npz" if given.is_dir() else given
+    if not weights.is_file():
+        raise CommandError(
+            f"--weights {given}: no such file or folder (give the folder train wrote, with model.npz and "
+            "config.json in it, or its model.npz)"
+        )
+    config_path = weights.with_name("config.json")
+    if not config_path.is_file():
+        raise CommandError(f"{config_path} is missing: export needs the config.json that train writes beside {weights}")
+    config = _read_config(config_path)
+    try:
+        checked = models.check_config(config)
+    except ValueError as error:
+        raise CommandError(f"{config_path}: {error}") from None
+    return weights, config_path, config, checked
+
+
+def command_export(args: argparse.Namespace) -> None:
+    """Write a model that train saved as ONNX (for ONNX Runtime, Netron) or safetensors (for PyTorch)."""
+    chosen = args.format or next((f for f, suffix in EXPORT_FORMATS.items() if args.out.endswith(suffix)), None)
+    if chosen is None:
+        raise CommandError(
+            f"--out {args.out}: give --format onnx or safetensors, or end --out in .onnx or .safetensors"
+        )
+    out = _output_file(args.out, (EXPORT_FORMATS[chosen],))
+    weights, _, config, checked = _trained_model(args.weights)
+    try:
+        state = load(weights)
+    except (ValueError, FileNotFoundError) as error:
+        raise CommandError(f"--weights {weights}: {error}") from None
+    if chosen == "safetensors":
+        from . import __version__
+
+        metadata = {"producer": f"tinygrad_nn {__version__}", "config": json.dumps(config, sort_keys=True)}
+        try:
+            save(state, out, metadata=metadata)
+        except ImportError as error:
+            raise CommandError(str(error)) from None
+        print(f"wrote {out} ({len(state)} tensors; the training settings are in its metadata, under 'config')")
+        return
+    from . import onnx
+
+    model = models.build_model(checked)
+    try:
+        model.load_state_dict(state)
+    except (TypeError, ValueError) as error:
+        raise CommandError(f"--weights {weights}: {error}") from None
+    model.eval()
+    example = np.zeros((1, checked["features"]), dtype=checked["dtype"])
+    try:
+        onnx.export(model, example, out, input_names=["input"], output_names=["scores"])
+    except ImportError as error:
+        raise CommandError(str(error)) from None
+    except onnx.ExportError as error:
+        raise CommandError(f"cannot export this model to ONNX: {error}") from None
+    print(f"wrote {out} ({checked['model']}: input (batch, {checked['features']}) {checked['dtype']}, prepared as "
+          f"the recipe prepares it; output (batch, {checked['classes']}) scores)")  # fmt: skip
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Argument parsing
 # --------------------------------------------------------------------------------------------------------------
@@ -803,6 +870,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the picture: .svg, .png, .pdf, .dot or .html (default: out/graph.svg)",
     )
     graph.set_defaults(run=command_graph)
+
+    export = commands.add_parser("export", help="write a model saved by train as ONNX or safetensors")
+    export.add_argument(
+        "--weights", type=_path, required=True, help="the folder train wrote (model.npz and config.json), or model.npz"
+    )
+    export.add_argument(
+        "--format", choices=tuple(EXPORT_FORMATS), default=None, help="onnx or safetensors (default: from --out)"
+    )
+    export.add_argument("--out", type=_path, required=True, help="the file to write: .onnx or .safetensors")
+    export.set_defaults(run=command_export)
     return parser
 
 
