@@ -838,7 +838,7 @@ def test_export_safetensors_holds_the_state_dict_and_the_settings(trained_mlp, t
 def test_export_onnx_runs_in_onnx_runtime_with_the_models_scores(trained_mlp, tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime", reason="onnxruntime is in the interop extra")
     out_dir, _, _ = trained_mlp
-    status, stdout, stderr = run_main(
+    status, _stdout, stderr = run_main(
         ["export", "--weights", str(out_dir / "model.npz"), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]
     )
     assert status == 0, stderr
@@ -866,7 +866,7 @@ def test_export_mistakes_are_one_line_exit_2(trained_mlp, tmp_path, argv, messag
     out_dir, _, _ = trained_mlp
     arguments = ["export", *(["--weights", str(out_dir)] if "--weights" not in argv else []), *argv]
     arguments = [str(tmp_path / a) if a.startswith("m.") else a for a in arguments]
-    status, stdout, stderr = run_main(arguments)
+    status, _stdout, stderr = run_main(arguments)
     assert status == 2
     assert re.search(message, stderr), stderr
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
@@ -884,7 +884,7 @@ def test_export_without_config_json_says_so(trained_mlp, tmp_path):
 def test_graph_writes_the_interactive_explorer_for_html(trained_mlp, tmp_path):
     out_dir, _, _ = trained_mlp
     out = tmp_path / "graph.html"
-    status, stdout, stderr = run_main(["graph", "--weights", str(out_dir / "model.npz"), "--out", str(out)])
+    status, _stdout, stderr = run_main(["graph", "--weights", str(out_dir / "model.npz"), "--out", str(out)])
     assert status == 0, stderr
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>") or page.lstrip().lower().startswith("<!doctype html>")
