@@ -55,3 +55,12 @@ def test_changelog_latest_release_is_the_version():
     assert releases[0] == tinygrad_nn.__version__, (
         f"CHANGELOG.md's latest release is {releases[0]}, tinygrad_nn.__version__ is {tinygrad_nn.__version__}"
     )
+
+
+def test_the_license_is_an_spdx_expression_not_the_deprecated_table():
+    # setuptools warns on every install about `license = { text = ... }` (deprecated; an error from 2027-02-18).
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    project = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"
+    assert project["license-files"] == ["LICENSE"]
+    assert (REPOSITORY / "LICENSE").read_text().startswith("MIT License")
