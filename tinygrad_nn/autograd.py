@@ -1111,12 +1111,11 @@ def _walk_arrays(root: Any, seed: np.ndarray, retain_graph: bool, state: _Thread
                 edge = edge.node
             elif grad is not None:
                 dtype = edge.dtype
-                if (
-                    type(grad) is not np.ndarray
-                    or (grad.dtype is not dtype and grad.dtype != dtype)
-                    or grad.shape != edge.shape
-                    or anomaly
-                ):
+                kind = type(grad)
+                if kind is np.ndarray:
+                    if (grad.dtype is not dtype and grad.dtype != dtype) or grad.shape != edge.shape or anomaly:
+                        grad = _fit_gradient(node, position, grad, edge.shape, dtype, anomaly)
+                elif not (kind is dtype.type and not edge.shape and not anomaly):
                     grad = _fit_gradient(node, position, grad, edge.shape, dtype, anomaly)
                 previous = grads.get(edge)
                 grads[edge] = grad if previous is None else previous + grad

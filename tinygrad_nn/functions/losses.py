@@ -60,7 +60,7 @@ class MeanSquaredError(Primitive):
     @staticmethod
     def backward(ctx, grad):
         reduction, difference = ctx._saved
-        if type(grad) is not np.ndarray:
+        if xp._is_tensor(grad):
             # Under create_graph the difference is recomputed from the inputs, so that it carries their graph;
             # on arrays forward's own is the same numbers, one subtraction cheaper.
             prediction, target = ctx.inputs
@@ -72,7 +72,7 @@ class MeanSquaredError(Primitive):
             # as a Python number (the same IEEE double arithmetic): numpy's arithmetic on a 0-d array costs as much
             # as on a small array. Other dtypes round differently in Python, so they stay arrays.
             size = difference.size if reduction == "mean" else 1
-            scale = float(grad) if type(grad) is np.ndarray and grad.dtype is _FLOAT64 else grad
+            scale = float(grad) if grad.dtype is _FLOAT64 and not xp._is_tensor(grad) else grad
             grad_prediction = difference * (scale * (2.0 / (size or 1)))
         return grad_prediction, (-grad_prediction if ctx.parents[1] is not None else None)
 
