@@ -54,6 +54,8 @@ attributes of it.
 from __future__ import annotations
 
 import functools
+import heapq
+import itertools
 import os
 import sys
 import threading
@@ -568,6 +570,7 @@ class Function:
         "outputs",
         "parents",
         "scope",
+        "seq",
         "shape",
         "trace",
     )
@@ -693,6 +696,7 @@ class Function:
         state = _local.state
         if record and state.grad_enabled:
             ctx.parents = edges
+            ctx.seq = _next_seq()
             scope = state.scope
             if scope is not None:
                 ctx.scope = scope
@@ -733,6 +737,10 @@ class Function:
 
 
 _new_tensor = object.__new__
+# Every recorded node gets the next number: a node is made after the nodes of its inputs, so it always has a
+# higher number than they do, and walking nodes from the highest number down visits every node after all of
+# its consumers (the order PyTorch's engine uses too, by sequence number). Atomic under the GIL.
+_next_seq = itertools.count().__next__
 
 
 class _OutputRef:
@@ -881,30 +889,17 @@ def _count_consumers(roots: Sequence[Function], check_released: bool = True) -> 
 def backward_order(root: Any) -> list[Function]:
     """The nodes that ``root.backward()`` would call, in the order the walk calls them; nothing is run.
 
-    The walk visits a node once every node that consumes its output has passed its gradient on (consumer
-    counts, a last-in-first-out stack of ready nodes, each node's parents in input order), so this is the order a
-    picture of the backward pass should step through. Tells nothing about gradients: nodes that would receive
-    none are still listed, as the walk still visits them. A leaf root gives an empty list.
+    The walk visits nodes from the most recently made down (each node's number is higher than its inputs'
+    nodes', so a node comes after every node that consumes its output): this lists every node reachable from
+    `root` in that order. A node that would receive no gradient (every consumer returned None for it) is listed,
+    though the walk skips it. A leaf root gives an empty list.
     """
     start = root._node
     if start is None:
         return []
     if start.__class__ is _OutputRef:
         start = start.node
-    pending = _count_consumers([start], check_released=False)
-    order = []
-    ready = [start]
-    while ready:
-        node = ready.pop()
-        order.append(node)
-        for edge in node.parents:
-            if edge is None or isinstance(edge, Tensor):
-                continue
-            consumer_of = edge.node if edge.__class__ is _OutputRef else edge
-            pending[consumer_of] -= 1
-            if pending[consumer_of] == 0:
-                ready.append(consumer_of)
-    return order
+    return sorted(_count_consumers([start], check_released=False), key=lambda node: -node.seq)
 
 
 def _reduce_to_shape(node: Function, position: int, grad: Any, shape: tuple) -> Any:
@@ -1008,8 +1003,12 @@ def _walk_arrays(root: Any, seed: np.ndarray, retain_graph: bool, state: _Thread
 
     What a plain ``loss.backward()`` runs. `_Walk` does the same walk for every other case, more slowly and
     more readably; the two are kept in step by tests that compare their results bit for bit. This one is spelled
-    out for speed (the consumer count of `_count_consumers` inline, leaves and nodes in separate branches):
-    every training step runs it.
+    out for speed (leaves and nodes in separate branches): every training step runs it.
+
+    Nodes are visited from the highest sequence number down, each once it has a gradient: every node's consumers
+    have higher numbers, so all of them have delivered by then, and no count of consumers is needed. A node that
+    receives no gradient is never visited. A node released by an earlier backward is found when a gradient first
+    reaches it (as in PyTorch, leaves reached before that keep what they got).
     """
     start = root._node
     if start is None:  # the root is itself a leaf
@@ -1023,49 +1022,31 @@ def _walk_arrays(root: Any, seed: np.ndarray, retain_graph: bool, state: _Thread
         start = start.node
     else:
         grads = {start: seed}
-    # How many edges lead into each reachable node (see _count_consumers), checking none was released.
     if start._saved is None:
         raise _released_error(start)
-    pending = {start: 0}
-    stack = [start]
-    while stack:
-        for edge in stack.pop().parents:
-            if edge is None or isinstance(edge, Tensor):
-                continue
-            if edge.__class__ is _OutputRef:
-                edge = edge.node
-            count = pending.get(edge)
-            if count is None:
-                if edge._saved is None:
-                    raise _released_error(edge)
-                pending[edge] = 1
-                stack.append(edge)
-            else:
-                pending[edge] = count + 1
     anomaly = state.anomaly
     keep = state.retain_grads
     posts = {} if _post_hook_count else None  # leaves with post-accumulate hooks, run once at the end
-    ready = [start]
+    # Nodes that have received a gradient, highest number first: each comes after all its consumers.
+    ready = [(-start.seq, start)]
+    push, pop = heapq.heappush, heapq.heappop
     while ready:
-        node = ready.pop()
-        upstream = grads.pop(node, None)
+        node = pop(ready)[1]
+        upstream = grads.pop(node)
         parents = node.parents
-        if upstream is None:  # nothing reached this node (every consumer returned None for it)
-            returned = (None,) * len(parents)
+        if keep:
+            node.grad = upstream
+        if node.shape is None:  # several outputs: missing gradients are zeros, as in PyTorch
+            upstream = [np.zeros(r.shape, r.dtype) if g is None else g for g, r in zip(upstream, node.outputs)]
+            returned = _call_backward(node, upstream, anomaly)
+        elif anomaly:
+            returned = _call_backward(node, [upstream], anomaly)
         else:
-            if keep:
-                node.grad = upstream
-            if node.shape is None:  # several outputs: missing gradients are zeros, as in PyTorch
-                upstream = [np.zeros(r.shape, r.dtype) if g is None else g for g, r in zip(upstream, node.outputs)]
-                returned = _call_backward(node, upstream, anomaly)
-            elif anomaly:
-                returned = _call_backward(node, [upstream], anomaly)
-            else:
-                returned = node.backward(node, upstream)
-            if type(returned) is not tuple:
-                returned = (returned,)
-            if len(returned) != len(parents):
-                raise _count_error(node, returned)
+            returned = node.backward(node, upstream)
+        if type(returned) is not tuple:
+            returned = (returned,)
+        if len(returned) != len(parents):
+            raise _count_error(node, returned)
         fresh = node._fresh_grads
         for position, edge in enumerate(parents):
             if edge is None:
@@ -1100,16 +1081,20 @@ def _walk_arrays(root: Any, seed: np.ndarray, retain_graph: bool, state: _Thread
                 if posts is not None and getattr(edge, "_post_hooks", None):
                     posts[edge] = edge._post_hooks
                 continue
+            if grad is None:
+                continue
             if edge.__class__ is _OutputRef:
-                if grad is not None:
-                    grad = _fit_gradient(node, position, grad, edge.shape, edge.dtype, anomaly)
-                    slots = grads.get(edge.node)
-                    if slots is None:
-                        slots = grads[edge.node] = [None] * len(edge.node.outputs)
-                    previous = slots[edge.index]
-                    slots[edge.index] = grad if previous is None else previous + grad
-                edge = edge.node
-            elif grad is not None:
+                grad = _fit_gradient(node, position, grad, edge.shape, edge.dtype, anomaly)
+                parent = edge.node
+                slots = grads.get(parent)
+                if slots is None:
+                    if parent._saved is None:
+                        raise _released_error(parent)
+                    slots = grads[parent] = [None] * len(parent.outputs)
+                    push(ready, (-parent.seq, parent))
+                previous = slots[edge.index]
+                slots[edge.index] = grad if previous is None else previous + grad
+            else:
                 dtype = edge.dtype
                 kind = type(grad)
                 if kind is np.ndarray:
@@ -1118,11 +1103,13 @@ def _walk_arrays(root: Any, seed: np.ndarray, retain_graph: bool, state: _Thread
                 elif not (kind is dtype.type and not edge.shape and not anomaly):
                     grad = _fit_gradient(node, position, grad, edge.shape, dtype, anomaly)
                 previous = grads.get(edge)
-                grads[edge] = grad if previous is None else previous + grad
-            count = pending[edge] - 1
-            pending[edge] = count
-            if count == 0:
-                ready.append(edge)
+                if previous is None:
+                    if edge._saved is None:
+                        raise _released_error(edge)
+                    grads[edge] = grad
+                    push(ready, (-edge.seq, edge))
+                else:
+                    grads[edge] = previous + grad
         if not retain_graph:
             node._saved = None
             node.inputs = None
@@ -1309,6 +1296,7 @@ def _connect_flat(node: Function, returned: tuple) -> tuple:
         array = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
         flat = _FlatDerivative.__new__(_FlatDerivative)
         flat.parents = dependencies
+        flat.seq = _next_seq()
         flat._saved = ()
         flat.shape = array.shape
         flat.dtype = array.dtype
@@ -1386,6 +1374,7 @@ def _flag_not_differentiable(node: Function, returned: tuple, upstream: list, re
             continue
         flag = _NotDifferentiable.__new__(_NotDifferentiable)
         flag.parents = tuple(dependencies)
+        flag.seq = _next_seq()
         flag._saved = ()
         flag.shape = array.shape
         flag.dtype = array.dtype
@@ -1450,13 +1439,13 @@ class _Walk:
         previous = self.leaf_grads.get(leaf)
         self.leaf_grads[leaf] = grad if previous is None else previous + grad
 
-    def _needed(self, pending: dict[Function, int]) -> set[Function] | None:
+    def _needed(self, starts: list[Function]) -> set[Function] | None:
         """The nodes from which some target can be reached (None: every node, when there are no targets)."""
         if self.targets is None:
             return None
         order = []  # every reachable node, after all of its parents (a depth-first post-order)
         visited: set[Function] = set()
-        stack: list[tuple[Function, bool]] = [(node, False) for node in pending if pending[node] == 0]
+        stack: list[tuple[Function, bool]] = [(node, False) for node in starts]
         while stack:
             node, expanded = stack.pop()
             if expanded:
@@ -1492,31 +1481,26 @@ class _Walk:
         if not self.starts:
             self._finish_leaves()
             return
-        pending = _count_consumers(self.starts)
-        needed = self._needed(pending)
-        if needed is not None:  # count only the edges between nodes that are walked
-            pending = {node: 0 for node in pending if node in needed}
-            for node in pending:
-                for edge in node.parents:
-                    if edge is not None and not isinstance(edge, Tensor):
-                        parent = edge.node if edge.__class__ is _OutputRef else edge
-                        if parent in pending:
-                            pending[parent] += 1
-        ready = [node for node in dict.fromkeys(self.starts) if node in pending and pending[node] == 0]
-        ready.reverse()  # the first root is walked first
+        needed = self._needed(self.starts)
+        # As in the fast walk: nodes with a gradient, highest sequence number first (after all their consumers).
+        ready = []
+        for node in dict.fromkeys(self.starts):
+            if node._saved is None:
+                raise _released_error(node)
+            if needed is None or node in needed:
+                heapq.heappush(ready, (-node.seq, node))
         state = _local.state
         grad_mode = state.grad_enabled
         state.grad_enabled = self.create_graph  # a graph-building backward records; a plain one never does
         try:
             while ready:
-                node = ready.pop()
-                self._visit(node, pending, ready, needed)
+                node = heapq.heappop(ready)[1]
+                self._visit(node, ready, needed)
         finally:
             state.grad_enabled = grad_mode
-        # The starts that were not reached from another root (or not needed) still hold their seeds: drop them.
         self._finish_leaves()
 
-    def _visit(self, node: Function, pending: dict, ready: list, needed: set | None) -> None:
+    def _visit(self, node: Function, ready: list, needed: set | None) -> None:
         upstream = self.grads.pop(node, None)
         parents = node.parents
         returned: tuple = (None,) * len(parents)
@@ -1551,19 +1535,20 @@ class _Walk:
                     self._deliver_to_leaf(edge, grad)
                 continue
             parent = edge.node if edge.__class__ is _OutputRef else edge
-            if parent not in pending:
+            if grad is None or (needed is not None and parent not in needed):
                 continue
-            if grad is not None:
-                grad = self._checked(node, position, grad, edge.shape, edge.dtype)
-                if edge.__class__ is _OutputRef:
-                    slots = self.grads.setdefault(parent, [None] * len(parent.outputs))
-                    slots[edge.index] = grad if slots[edge.index] is None else slots[edge.index] + grad
-                else:
-                    previous = self.grads.get(parent)
-                    self.grads[parent] = grad if previous is None else previous + grad
-            pending[parent] -= 1
-            if pending[parent] == 0:
-                ready.append(parent)
+            grad = self._checked(node, position, grad, edge.shape, edge.dtype)
+            if parent not in self.grads:
+                if parent._saved is None:
+                    raise _released_error(parent)
+                self.grads[parent] = [None] * len(parent.outputs) if edge.__class__ is _OutputRef else None
+                heapq.heappush(ready, (-parent.seq, parent))
+            if edge.__class__ is _OutputRef:
+                slots = self.grads[parent]
+                slots[edge.index] = grad if slots[edge.index] is None else slots[edge.index] + grad
+            else:
+                previous = self.grads[parent]
+                self.grads[parent] = grad if previous is None else previous + grad
         if not self.retain_graph:
             _release(node)
 
