@@ -29,9 +29,10 @@ matching primitive by their arguments' type.
 
 How backward walks the graph
 ----------------------------
-The walk counts, for each node reachable from the output, how many edges lead into it (one iterative pass, no
-recursion, so a chain of 100,000 ops is fine), then visits the nodes from the output towards the leaves, each
-once all its consumers have delivered their gradients. What a backward returns is checked and reduced to each
+Every recorded node gets a sequence number, higher than those of its inputs' nodes (they were made before it).
+The walk keeps the nodes that have received a gradient in a heap and always takes the highest number next (as
+PyTorch's engine does), so each node runs after every node that consumes its output has delivered: no recursion
+(a chain of 100,000 ops is fine) and no pass to count consumers first. What a backward returns is checked and reduced to each
 input's shape and dtype *here, in one place*: primitives return gradients in the broadcast shape of their output
 and never unbroadcast themselves. Leaf gradients accumulate in ``leaf.grad`` (as in PyTorch, until zeroed);
 intermediate gradients are dropped as soon as they have been passed on. Unless the graph is retained, each
