@@ -69,8 +69,10 @@ def run(epochs: int = 10) -> dict:
     saved, stack = [], [loss.grad_fn]
     while stack:
         current = stack.pop()
-        if type(current).__name__ in ("MeanSquaredError", "Sigmoid"):
-            saved.append(weakref.ref(current.saved_tensors[0]))
+        if type(current).__name__ == "MeanSquaredError":
+            saved.append(weakref.ref(current._saved[1]))
+        elif type(current).__name__ == "Sigmoid":
+            saved.append(weakref.ref(current.output))
         stack.extend(edge for edge in current.parents if isinstance(edge, tg.Function))
     optimizer.zero_grad()
     loss.backward()
