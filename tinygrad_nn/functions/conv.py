@@ -370,26 +370,35 @@ def _max_pool_array(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The maxima of the windows and, for each, the kernel position of its first maximum (PyTorch's choice).
 
-    One pass per kernel position: a strict ``>`` keeps the earliest of tied maxima. A NaN in a window wins, as
-    in PyTorch (its max is NaN); that case is rare, so it is fixed up afterwards instead of slowing every pass.
+    One pass per kernel position, all of them branch-free arithmetic (``np.where`` and masked copies cost ten
+    times more on random masks): positions are visited in increasing order, so the position of a strictly
+    greater value is always the larger one, and ``maximum(positions, better * k)`` records it; a strict ``>``
+    keeps the earliest of tied maxima. A NaN in a window makes its maximum NaN (``np.maximum`` propagates it) and
+    wins its gradient, as in PyTorch (the last NaN); that rare case is fixed up afterwards.
     """
     floating = x.dtype.kind == "f"
     fill = -np.inf if floating else np.iinfo(x.dtype).min
     padded = _pad_spatial(x, padding, fill)
     slices = _window_slices(kernel_size, stride, dilation, output_size)
     best = padded[slices[0]].copy(order="K")
-    positions = np.zeros(best.shape, dtype=_positions_dtype(kernel_size))
+    dtype = _positions_dtype(kernel_size)
+    positions = np.zeros(best.shape, dtype=dtype)
     for index, window in enumerate(slices[1:], 1):
         candidate = padded[window]
         better = np.greater(candidate, best)
-        np.copyto(best, candidate, where=better)
-        np.copyto(positions, index, where=better, casting="unsafe")
-    if floating and np.isnan(np.add.reduce(x, axis=None)):  # the sum is NaN if any value is (or inf - inf)
+        np.maximum(best, candidate, out=best)
+        np.maximum(positions, np.multiply(better, dtype.type(index), dtype=dtype), out=positions)
+    if floating and np.isnan(np.add.reduce(best, axis=None)):
+        nan_windows = np.isnan(best)
         for index, window in enumerate(slices):
-            nan = np.isnan(padded[window])
-            np.copyto(best, np.nan, where=nan)
-            np.copyto(positions, index, where=nan, casting="unsafe")
+            np.copyto(positions, index, where=nan_windows & np.isnan(padded[window]), casting="unsafe")
     return best, positions
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """True when no value is NaN or infinite (one fast pass: the sum is finite unless some value is not)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.add.reduce(array, axis=None))) or bool(np.isfinite(array).all())
 
 
 def window_scatter_array(
@@ -401,18 +410,27 @@ def window_scatter_array(
     padding: tuple,
     dilation: tuple,
 ) -> np.ndarray:
-    """Zeros of the input's shape with each value added where its window's chosen position lies (max pooling's grad)."""
+    """Zeros of the input's shape with each value added where its window's chosen position lies (max pooling's grad).
+
+    A value times the mask of its position is branch-free and fast, but an infinite or NaN value would leave NaN
+    (inf * 0) at the positions it does not go to, so non-finite values take the slower exact selection.
+    """
     n, c = values.shape[:2]
     padded_size = tuple(s + b + a for s, (b, a) in zip(input_size, padding))
     padded = _channel_major((n, c, *padded_size), values.dtype)
     slices = _window_slices(kernel_size, stride, dilation, values.shape[2:])
     overlapping = _windows_overlap(kernel_size, stride, dilation)
+    finite = values.dtype.kind != "f" or _all_finite(values)
     for index, window in enumerate(slices):
         chosen = positions == index
-        if overlapping:
-            padded[window] += np.where(chosen, values, 0)
-        else:  # each input cell lies in one window at most: a masked copy, no addition
-            np.copyto(padded[window], values, where=chosen)
+        if not finite:
+            share = np.where(chosen, values, 0)
+        elif overlapping:
+            share = np.multiply(values, chosen)
+        else:  # each input cell lies in one window at most: write the share straight into its place
+            np.multiply(values, chosen, out=padded[window])
+            continue
+        padded[window] += share
     return _crop(padded, padding, input_size)
 
 

@@ -98,7 +98,9 @@ class Embedding(Module):
                 f"Embedding({self.num_embeddings}, {self.embedding_dim}) got index {bad}; indices must be in "
                 f"[0, {self.num_embeddings})"
             )
-        return functions.Embedding.apply(array, self.weight, padding_idx=self.padding_idx)
+        # A Tensor of indices goes in as it is, so that an exporter sees it as the model's input, not a constant.
+        lookup = indices if isinstance(indices, Tensor) else array
+        return functions.Embedding.apply(lookup, self.weight, padding_idx=self.padding_idx)
 
     def extra_repr(self) -> str:
         """The layer's settings, as PyTorch prints them."""

@@ -552,7 +552,7 @@ def embedding(
     if indices.dtype.kind not in "iu":
         raise TypeError(f"embedding: input must hold integer indices, got dtype {indices.dtype}")
     padding_idx = _padding_index("embedding", padding_idx, weight_shape[0])
-    return functions.Embedding.apply(indices, weight, padding_idx=padding_idx)
+    return functions.Embedding.apply(input if isinstance(input, Tensor) else indices, weight, padding_idx=padding_idx)
 
 
 def _padding_index(function: str, padding_idx: Any, rows: int) -> int | None:
