@@ -166,6 +166,18 @@ def _check_conv(x: Any, weight: Any, groups: int) -> None:
         )
 
 
+def _check_output_size(
+    name: str, output_size: tuple, input_size: tuple, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple
+) -> None:
+    expected = conv_output_size(input_size, kernel_size, stride, padding, dilation)
+    if tuple(output_size) != expected:
+        raise ValueError(
+            f"{name}: a gradient of spatial size {tuple(output_size)} does not fit a convolution of an input of size "
+            f"{tuple(input_size)} (kernel {tuple(kernel_size)}, stride {tuple(stride)}, padding {tuple(padding)}, "
+            f"dilation {tuple(dilation)}), whose output has size {expected}"
+        )
+
+
 def conv_array(
     x: np.ndarray, weight: np.ndarray, stride: tuple, padding: tuple, dilation: tuple, groups: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -193,6 +205,7 @@ def conv_transpose_array(
     n, out_channels = grad.shape[:2]
     per_group, kernel_size = weight.shape[1], weight.shape[2:]
     output_size = grad.shape[2:]
+    _check_output_size("conv_transpose", output_size, input_size, kernel_size, stride, padding, dilation)
     kernels = weight.reshape(groups, out_channels // groups, -1)
     # (groups, C/groups * kernel, N * out_pixels): what each column of the forward pass receives.
     column_grads = np.matmul(kernels.mT, _as_channel_major_matrix(grad, groups))
@@ -219,6 +232,7 @@ def conv_weight_grad_array(
 
     `columns` are the forward pass's, when it kept them (im2col need not run twice).
     """
+    _check_output_size("conv_weight_grad", grad.shape[2:], x.shape[2:], kernel_size, stride, padding, dilation)
     if columns is None:
         columns, _ = _columns(x, kernel_size, stride, padding, dilation, groups)
     out_channels = grad.shape[1]

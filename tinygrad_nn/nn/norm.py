@@ -30,6 +30,8 @@ class _BatchNorm(Module):
         affine: bool = True,
         track_running_stats: bool = True,
         dtype: DTypeLike | None = None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         name = type(self).__name__
@@ -49,9 +51,11 @@ class _BatchNorm(Module):
         dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
         if affine:
             self.weight = Parameter(np.ones(self.num_features, dtype=dtype))
-            self.bias = Parameter(np.zeros(self.num_features, dtype=dtype))
         else:
             self.register_parameter("weight", None)
+        if affine and bias:
+            self.bias = Parameter(np.zeros(self.num_features, dtype=dtype))
+        else:
             self.register_parameter("bias", None)
         if track_running_stats:
             self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))
@@ -72,8 +76,9 @@ class _BatchNorm(Module):
     def reset_parameters(self) -> None:
         """The running statistics reset, weight 1 and bias 0, as PyTorch."""
         self.reset_running_stats()
-        if self.affine:
+        if self.weight is not None:
             init.ones_(self.weight)
+        if self.bias is not None:
             init.zeros_(self.bias)
 
     def _check(self, shape: tuple) -> None:
@@ -123,18 +128,20 @@ class _BatchNorm(Module):
         """The layer's settings, as PyTorch prints them."""
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"track_running_stats={self.track_running_stats}"
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
         )
 
 
 class BatchNorm2d(_BatchNorm):
     """Batch norm over (N, C, H, W) per channel, as ``torch.nn.BatchNorm2d``.
 
-    Learns a weight (ones) and bias (zeros) per channel unless ``affine=False``. In training mode it normalises
-    with each batch's mean and biased variance and updates the *buffers* `running_mean` and `running_var` (the
-    unbiased variance, weighted by `momentum`; ``momentum=None`` keeps a cumulative average) and counts
-    `num_batches_tracked`; in eval mode (``model.eval()``) it normalises with the running statistics. The
-    buffers are in ``state_dict()`` under PyTorch's keys, not in ``parameters()``.
+    Learns a weight (ones) and bias (zeros) per channel unless ``affine=False`` (``bias=False``: no bias). In
+    training mode it normalises with each batch's mean and biased variance, updates the *buffers* `running_mean`
+    and `running_var` (the unbiased variance, weighted by `momentum`; ``momentum=None`` keeps a cumulative
+    average) and counts `num_batches_tracked`; in eval mode (``model.eval()``) it normalises with the running
+    statistics. The buffers are in ``state_dict()`` under PyTorch's keys, not in ``parameters()``::
+
+        norm = nn.BatchNorm2d(32)           # after nn.Conv2d(1, 32, 3): one weight and bias per channel
     """
 
     _input_ndims = (4,)
@@ -202,4 +209,7 @@ class LayerNorm(Module):
 
     def extra_repr(self) -> str:
         """The layer's settings, as PyTorch prints them."""
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+            f"bias={self.bias is not None}"
+        )

@@ -11,6 +11,10 @@ from .module import Module
 __all__ = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "MaxPool1d", "MaxPool2d"]
 
 
+def _single(value: Any) -> Any:
+    return value if isinstance(value, (tuple, list)) else (value,)
+
+
 class _MaxPoolNd(Module):
     _function = staticmethod(F.max_pool2d)
 
@@ -110,9 +114,10 @@ class AvgPool1d(Module):
         count_include_pad: bool = True,
     ) -> None:
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        # PyTorch keeps AvgPool1d's sizes as 1-tuples (its other pooling layers keep them as given).
+        self.kernel_size = _single(kernel_size)
+        self.stride = _single(stride if stride is not None else kernel_size)
+        self.padding = _single(padding)
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
 
