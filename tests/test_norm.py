@@ -59,10 +59,9 @@ def test_batch_norm_training_steps_then_eval_match_torch(torch, rng, case):
     name, shape, options = BATCH_NORM_CASES[case]
     theirs = getattr(torch.nn, name)(shape[1], **options)
     ours = getattr(nn, name)(shape[1], **options)
-    if theirs.affine:
-        with torch.no_grad():
-            theirs.weight.copy_(torch.tensor(rng.standard_normal(shape[1])))
-            theirs.bias.copy_(torch.tensor(rng.standard_normal(shape[1])))
+    with torch.no_grad():
+        for parameter in theirs.parameters():
+            parameter.copy_(torch.tensor(rng.standard_normal(shape[1])))
     copy_weights(ours, theirs)
     assert repr(ours) == repr(theirs)
     for _ in range(4):
