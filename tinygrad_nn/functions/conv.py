@@ -397,11 +397,14 @@ def _max_pool_array(
     best = padded[slices[0]].copy(order="K")
     dtype = _positions_dtype(kernel_size)
     positions = np.zeros(best.shape, dtype=dtype)
+    better = np.empty(best.shape, dtype=bool)  # scratch, reused at every kernel position
+    scratch = np.empty(best.shape, dtype=dtype)
     for index, window in enumerate(slices[1:], 1):
         candidate = padded[window]
-        better = np.greater(candidate, best)
+        np.greater(candidate, best, out=better)
         np.maximum(best, candidate, out=best)
-        np.maximum(positions, np.multiply(better, dtype.type(index), dtype=dtype), out=positions)
+        np.multiply(better, dtype.type(index), out=scratch, dtype=dtype)
+        np.maximum(positions, scratch, out=positions)
     if floating and np.isnan(np.add.reduce(best, axis=None)):
         nan_windows = np.isnan(best)
         for index, window in enumerate(slices):
@@ -435,8 +438,9 @@ def window_scatter_array(
     slices = _window_slices(kernel_size, stride, dilation, values.shape[2:])
     overlapping = _windows_overlap(kernel_size, stride, dilation)
     finite = values.dtype.kind != "f" or _all_finite(values)
+    chosen = np.empty(positions.shape, dtype=bool)  # scratch, reused at every kernel position
     for index, window in enumerate(slices):
-        chosen = positions == index
+        np.equal(positions, index, out=chosen)
         if not finite:
             share = np.where(chosen, values, 0)
         elif overlapping:
