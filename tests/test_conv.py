@@ -387,3 +387,18 @@ def test_a_conv_in_a_model_records_one_node_and_draws(rng):
     loss = model(Tensor(rng.standard_normal((1, 1, 5, 5)))).sum()
     assert type(loss.grad_fn.parents[0].parents[0]).__name__ == "Conv"
     assert "Conv" in tg.viz.draw_graph(loss, model).source
+
+
+def test_a_large_batch_without_gradients_is_convolved_in_slices_with_the_same_result(rng, monkeypatch):
+    """Evaluation at a large batch builds its columns a slice of the batch at a time, to cap their memory."""
+    x = rng.standard_normal((7, 3, 6, 5))
+    conv = nn.Conv2d(3, 4, 3, stride=(1, 2), padding=1, dtype=np.float64)
+    expected = conv(x).data  # with gradients: all at once (the columns are kept for the weight's gradient)
+    monkeypatch.setattr(functions.conv, "_COLUMN_CHUNK_VALUES", 3 * 9 * 6 * 3 * 2)  # two images per slice
+    calls = []
+    original = functions.conv._columns
+    monkeypatch.setattr(functions.conv, "_columns", lambda x, *args: calls.append(len(x)) or original(x, *args))
+    with tg.no_grad():
+        sliced = conv(x).data
+    assert calls == [2, 2, 2, 1]
+    np.testing.assert_allclose(sliced, expected, rtol=1e-13, atol=1e-13)

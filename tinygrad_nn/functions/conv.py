@@ -178,18 +178,43 @@ def _check_output_size(
         )
 
 
+# Above this many column values (64 MiB of float32) a convolution whose columns are not kept for backward builds
+# them a slice of the batch at a time: evaluating 2,000 images at once would otherwise hold a 450 MiB matrix for
+# the default CNN's second convolution, for no gain in speed.
+_COLUMN_CHUNK_VALUES = 2**24
+
+
 def conv_array(
-    x: np.ndarray, weight: np.ndarray, stride: tuple, padding: tuple, dilation: tuple, groups: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The convolution (cross-correlation, as PyTorch) without bias; returns (output, columns)."""
+    x: np.ndarray,
+    weight: np.ndarray,
+    stride: tuple,
+    padding: tuple,
+    dilation: tuple,
+    groups: int,
+    keep_columns: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The convolution (cross-correlation, as PyTorch) without bias; returns (output, columns).
+
+    With ``keep_columns=False`` the columns are not returned (None), and a large batch is convolved in slices.
+    """
     _check_conv(x, weight, groups)
     kernel_size = weight.shape[2:]
-    columns, output_size = _columns(x, kernel_size, stride, padding, dilation, groups)
-    out_channels = weight.shape[0]
+    n, out_channels = x.shape[0], weight.shape[0]
     kernels = weight.reshape(groups, out_channels // groups, -1)
-    product = np.matmul(kernels, columns)  # (groups, out_channels / groups, N * out_pixels)
-    out = product.reshape(out_channels, x.shape[0], *output_size).swapaxes(0, 1)
-    return out, columns
+    output_size = conv_output_size(x.shape[2:], kernel_size, stride, padding, dilation)
+    per_image = x.shape[1] * math.prod(kernel_size) * math.prod(output_size)
+    if keep_columns or n * per_image <= _COLUMN_CHUNK_VALUES or n == 1:
+        columns, output_size = _columns(x, kernel_size, stride, padding, dilation, groups)
+        product = np.matmul(kernels, columns)  # (groups, out_channels / groups, N * out_pixels)
+        out = product.reshape(out_channels, n, *output_size).swapaxes(0, 1)
+        return out, columns if keep_columns else None
+    chunk = max(1, _COLUMN_CHUNK_VALUES // per_image)
+    dtype = np.result_type(x, weight)
+    out = _channel_major((n, out_channels, *output_size), dtype)
+    for start in range(0, n, chunk):  # slices of the batch, each one matmul
+        part, _ = conv_array(x[start : start + chunk], weight, stride, padding, dilation, groups, keep_columns=False)
+        out[start : start + chunk] = part
+    return out, None
 
 
 def conv_transpose_array(
@@ -257,7 +282,8 @@ class Conv(Primitive):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
-        out, columns = conv_array(x, weight, stride, padding, dilation, groups)
+        keep = ctx.parents[1] is not None  # the weight's gradient reuses the columns
+        out, columns = conv_array(x, weight, stride, padding, dilation, groups, keep_columns=keep)
         if bias is not None:
             bias = bias.reshape((-1,) + (1,) * (out.ndim - 2))
             if bias.dtype == out.dtype:
@@ -265,7 +291,7 @@ class Conv(Primitive):
             else:
                 out = out + bias
         ctx.inputs = (x, weight)
-        ctx._saved = (stride, padding, dilation, groups, columns if ctx.parents[1] is not None else None)
+        ctx._saved = (stride, padding, dilation, groups, columns)
         return out
 
     @staticmethod
