@@ -37,7 +37,7 @@ def cnn(
     """The default CNN; takes flat images (N, in_channels * side * side), as the command line's loaders give them.
 
     conv 3x3 (32) - batch norm - ReLU - max pool 2, conv 3x3 (64) - batch norm - ReLU - max pool 2, then
-    fc 128 - ReLU - dropout 0.5 - fc to the classes. The convolutions have no bias: the batch norm after each
+    fc 128 - ReLU - dropout 0.25 - fc to the classes. The convolutions have no bias: the batch norm after each
     subtracts the mean, which would cancel it (its gradient would be 0). The convolutions and linear layers are
     initialised as PyTorch's, from a generator seeded with `seed`.
     """
@@ -56,7 +56,7 @@ def cnn(
         nn.Flatten(),
         nn.Linear(64 * quarter * quarter, 128),
         nn.ReLU(),
-        nn.Dropout(0.5),
+        nn.Dropout(0.25),
         nn.Linear(128, classes),
     )
     for module in model:
@@ -81,7 +81,7 @@ def torch_cnn(torch, weights: dict | None = None, in_channels: int = 1, side: in
         torch.nn.Flatten(),
         torch.nn.Linear(64 * quarter * quarter, 128),
         torch.nn.ReLU(),
-        torch.nn.Dropout(0.5),
+        torch.nn.Dropout(0.25),
         torch.nn.Linear(128, classes),
     )
     if weights is not None:

@@ -7,14 +7,24 @@ computes the output, then the gradients of the input and the parameters for a fi
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 
 import tinygrad_nn as tg
-from tinygrad_nn import Tensor, nn
+from tinygrad_nn import Tensor, functions, nn
+from tinygrad_nn.functions import conv as conv_family
+from tinygrad_nn.functions import xp
 
 from harness import compare, format_time, torch_or_none
 
 BATCH = 64
+HERE = Path(__file__).resolve().parent
 
 # name: (our layer, PyTorch's layer or None, input shape, whether the input needs a gradient)
 LAYERS = {
@@ -68,6 +78,7 @@ def torch_step(torch, layer, x, upstream, input_grad: bool):
 
 def run() -> dict:
     torch = torch_or_none()
+    breakdown = _breakdown_on_one_blas_thread() if torch is None else None
     rng = np.random.default_rng(0)
     results = {}
     for name, (make_ours, make_theirs, shape, input_grad) in LAYERS.items():
@@ -85,7 +96,89 @@ def run() -> dict:
                         parameter.copy_(torch.from_numpy(array.data))
             candidates["pytorch"] = torch_step(torch, theirs, x, upstream, input_grad)
         results[name] = compare(candidates, rounds=15, repeat=5, warmup=2)
-    return results
+    return {"layers": results, "breakdown": breakdown}
+
+
+def _cpu_time(function, *arguments, repeat: int = 20) -> float:
+    """Median CPU seconds of ``function(*arguments)``: steadier than wall time when other processes share the cores."""
+    function(*arguments)
+    times = []
+    for _ in range(repeat):
+        start = time.process_time()
+        function(*arguments)
+        times.append(time.process_time() - start)
+    return float(np.median(times))
+
+
+def _channel_major(rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    """Random values of `shape` (N, C, ...), laid out as the convolutions lay out their results."""
+    memory = rng.standard_normal((shape[1], shape[0], *shape[2:]), dtype=np.float32)
+    return memory.swapaxes(0, 1)
+
+
+def _batch_norm_step(x: np.ndarray, grad: np.ndarray, weight: Tensor, bias: Tensor, statistics: tuple) -> None:
+    inputs = Tensor(x)
+    inputs._requires_grad = True  # as a computed tensor in the network: no copy of a leaf
+    out = functions.BatchNorm.apply(inputs, weight, bias, running_mean=statistics[0], running_var=statistics[1])
+    out.grad_fn.backward(out.grad_fn, grad)
+
+
+def step_breakdown() -> dict[str, float]:
+    """The pieces of one training step of the default CNN (batch 64, float32), each timed on its own.
+
+    The numpy computations the primitives run, at the CNN's sizes: the convolutions' matmuls, the copies around
+    them (im2col, col2im), and the other layers. Run it with one BLAS thread, so that CPU time is the work done.
+    """
+    rng = np.random.default_rng(0)
+    pad, one = ((1, 1), (1, 1)), (1, 1)
+    pieces = {}
+    for name, (channels, out_channels, side) in {"conv1": (1, 32, 28), "conv2": (32, 64, 14)}.items():
+        x = _channel_major(rng, (BATCH, channels, side, side))
+        weight = rng.standard_normal((out_channels, channels, 3, 3), dtype=np.float32)
+        grad = _channel_major(rng, (BATCH, out_channels, side, side))
+        columns, _ = conv_family._columns(x, (3, 3), one, pad, one, 1)
+        kernels = weight.reshape(1, out_channels, -1)
+        pieces[f"{name}: im2col copy"] = _cpu_time(conv_family._columns, x, (3, 3), one, pad, one, 1)
+        pieces[f"{name}: forward matmul"] = _cpu_time(np.matmul, kernels, columns)
+        pieces[f"{name}: weight-gradient matmul"] = _cpu_time(
+            conv_family.conv_weight_grad_array, x, grad, (3, 3), one, pad, one, 1, columns
+        )
+        if name == "conv2":  # the first convolution's input needs no gradient
+            matrix = grad.swapaxes(0, 1).reshape(1, out_channels, -1)
+            pieces[f"{name}: input-gradient matmul"] = _cpu_time(np.matmul, kernels.mT, matrix)
+            pieces[f"{name}: input gradient, matmul + col2im scatter"] = _cpu_time(
+                conv_family.conv_transpose_array, grad, weight, (side, side), one, pad, one, 1
+            )
+    geometry = ((2, 2), (2, 2), ((0, 0), (0, 0)), (1, 1))
+    for name, (channels, side) in {"block 1": (32, 28), "block 2": (64, 14)}.items():
+        x = _channel_major(rng, (BATCH, channels, side, side))
+        grad = _channel_major(rng, (BATCH, channels, side, side))
+        weight = Tensor(np.ones(channels, np.float32), requires_grad=True)
+        bias = Tensor(np.zeros(channels, np.float32), requires_grad=True)
+        statistics = (np.zeros(channels, np.float32), np.ones(channels, np.float32))
+        pieces[f"{name}: batch norm, forward + backward"] = _cpu_time(
+            _batch_norm_step, x, grad, weight, bias, statistics
+        )
+        pieces[f"{name}: ReLU forward"] = _cpu_time(np.maximum, x, 0)
+        pieces[f"{name}: ReLU backward (xp.where)"] = _cpu_time(xp.where, x > 0, grad, 0)
+        half = (side // 2, side // 2)
+        out, positions = conv_family._max_pool_array(x, *geometry, half)
+        pieces[f"{name}: max pool forward (argmax bookkeeping)"] = _cpu_time(
+            conv_family._max_pool_array, x, *geometry, half
+        )
+        pieces[f"{name}: max pool backward (scatter)"] = _cpu_time(
+            conv_family.window_scatter_array, out, positions, (side, side), *geometry
+        )
+    return pieces
+
+
+def _breakdown_on_one_blas_thread() -> dict[str, float]:
+    """`step_breakdown` in a child process whose BLAS has one thread (set before numpy loads)."""
+    code = "import json, conv; print(json.dumps(conv.step_breakdown()))"
+    environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", code], cwd=HERE, env=environment, capture_output=True, text=True)
+    done.check_returncode()
+    return json.loads(done.stdout)
 
 
 def report(results: dict) -> list[str]:
@@ -93,11 +186,20 @@ def report(results: dict) -> list[str]:
         "| layer, forward + backward, batch 64 | tinygrad_nn | PyTorch | ours / PyTorch (first row: target <= 1.5) |",
         "|---|---:|---:|---:|",
     ]
-    for name, times in results.items():
+    for name, times in results["layers"].items():
         ours = times["tinygrad_nn"]
         theirs = times.get("pytorch")
         ratio = f"{ours / theirs:.2f}" if theirs else "-"
         lines.append(f"| {name} | {format_time(ours)} | {format_time(theirs) if theirs else '-'} | {ratio} |")
+    if results["breakdown"]:
+        lines += [
+            "",
+            "Where a training step's time goes: each piece alone, one BLAS thread, median CPU time of 20:",
+            "",
+        ]
+        lines += ["| piece of one step, batch 64 | CPU time |", "|---|---:|"]
+        lines += [f"| {name} | {format_time(seconds)} |" for name, seconds in results["breakdown"].items()]
+        lines.append(f"| sum of the pieces | {format_time(sum(results['breakdown'].values()))} |")
     return lines
 
 

@@ -22,6 +22,8 @@ BENCHMARKS = {
     "tutorial_001_epoch": "4. One epoch of tutorial 001's network over Fashion-MNIST, one image at a time (float32)",
     "memory": "5. Memory over ten epochs, and the graph of a step freed",
     "mlp_epoch": "6. One epoch of `tinygrad-nn train --dataset fashion-mnist --model mlp` (784-512-256-10, Adam)",
+    "conv": "7. The CNN's layers, forward and backward, batch 64 (float32)",
+    "cnn_epoch": "8. One epoch of the default CNN on Fashion-MNIST (batch 64, float32)",
 }
 MODES = {
     "off": "without PyTorch in the process",

@@ -10,9 +10,10 @@ What it writes into --out (docs/images by default):
 
 It prints the Markdown tables of the page. Both frameworks start from the same weights and see the same batches
 in the same order; PyTorch runs on one thread (its fastest setting on 2 cores) unless --torch-threads says
-otherwise. ``--limit`` trains on fewer images (the test suite runs it that way, in seconds).
+otherwise, and numpy's BLAS on as many as OPENBLAS_NUM_THREADS says (the page's numbers: one). ``--limit``
+trains on fewer images (the test suite runs it that way, in seconds).
 
-    python scripts/cnn_results.py                       # the full run behind docs/cnn.md (about 15 minutes)
+    OPENBLAS_NUM_THREADS=1 python scripts/cnn_results.py    # the full run behind docs/cnn.md (about 15 minutes)
     python scripts/cnn_results.py --pictures-only
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -183,18 +185,23 @@ def draw_confusion(path: Path, matrix: np.ndarray) -> Path:
     return path
 
 
+def _threads(count: int | str) -> str:
+    return f"{count} threads" if count == "default" or int(count) > 1 else "1 thread"
+
+
 def tables(results: dict) -> str:
     """The page's two tables in Markdown: both frameworks' accuracy and time, and our accuracy per class."""
     ours, theirs = results["tinygrad_nn"], results.get("pytorch")
     lines = [
         "| | test accuracy | training time | time per epoch |",
         "|---|---:|---:|---:|",
-        f"| tinygrad_nn | {ours['test_accuracy'][-1]:.4f} | {sum(ours['epoch_seconds']):.0f} s | "
+        f"| tinygrad_nn, {_threads(results['blas_threads'])} | {ours['test_accuracy'][-1]:.4f} | "
+        f"{sum(ours['epoch_seconds']):.0f} s | "
         f"{np.mean(ours['epoch_seconds']):.1f} s |",
     ]
     if theirs:
         lines.append(
-            f"| PyTorch {results['torch_version']}, {results['torch_threads']} thread(s) | "
+            f"| PyTorch {results['torch_version']}, {_threads(results['torch_threads'])} | "
             f"{theirs['test_accuracy'][-1]:.4f} | {sum(theirs['epoch_seconds']):.0f} s | "
             f"{np.mean(theirs['epoch_seconds']):.1f} s |"
         )
@@ -226,6 +233,8 @@ def main(argv: list[str] | None = None) -> dict:
     report_every = max(1, steps_per_epoch // 25)
     results: dict = {"recipe": RECIPE, "epochs": args.epochs, "images": len(x), "test_images": len(x_test)}
     results["machine"] = f"{platform.processor() or platform.machine()}, numpy {np.__version__}"
+    # numpy's BLAS reads its thread count once, from the environment: OPENBLAS_NUM_THREADS=1 python scripts/...
+    results["blas_threads"] = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     torch = None
     if not args.no_torch:
         try:

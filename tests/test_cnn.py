@@ -8,6 +8,7 @@ images.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -201,4 +202,52 @@ def test_the_results_script_trains_both_and_draws_every_figure(tmp_path):
     assert matrix.shape == (10, 10) and matrix.sum() == 256
     np.testing.assert_allclose(saved["class_accuracy"], np.diag(matrix) / matrix.sum(axis=1))
     assert results["recipe"] == cnn_epoch.RECIPE
-    assert "| tinygrad_nn |" in cnn_results.tables(results)
+    assert "| tinygrad_nn, default threads |" in cnn_results.tables(results)  # the test leaves BLAS alone
+
+
+# ------------------------------------------------------------------------------------------------------------
+# docs/cnn.md: its code runs and prints what the page shows; its numbers are the full run's
+# ------------------------------------------------------------------------------------------------------------
+
+PAGE = REPOSITORY / "docs" / "cnn.md"
+RESULTS = REPOSITORY / "docs" / "images" / "cnn-results.json"
+
+
+def page_blocks() -> list[tuple[str, str]]:
+    """The page's fenced blocks, in order: (language, text)."""
+    return re.findall(r"^```(\w+)\n(.*?)^```$", PAGE.read_text(), flags=re.S | re.M)
+
+
+def test_the_pages_code_prints_what_the_page_shows(capsys):
+    namespace: dict = {}
+    blocks = page_blocks()
+    checked = 0
+    for index, (language, text) in enumerate(blocks):
+        if language != "python":
+            continue
+        exec(compile(text, f"docs/cnn.md block {index}", "exec"), namespace)
+        printed = capsys.readouterr().out
+        if index + 1 < len(blocks) and blocks[index + 1][0] == "text":
+            assert printed.rstrip("\n") == blocks[index + 1][1].rstrip("\n"), f"block {index}"
+            checked += 1
+    assert checked >= 5
+    # The page's network is the benchmark's (and the command line's) network, weight for weight.
+    page_model, recipe_model = namespace["cnn"](np.float32, 0), cnn_epoch.cnn(np.float32, 0)
+    assert repr(page_model) == repr(recipe_model)
+    for name, value in recipe_model.state_dict().items():
+        np.testing.assert_array_equal(page_model.state_dict()[name], value)
+    # And its training function is the recipe: a couple of steps on a few images run.
+    (x, y), _ = tg.data.load_digits()
+    tiny = nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 10))
+    namespace["train"](tiny.to(np.float32), x[:128], y[:128], x[:64], y[:64], epochs=1)
+    assert "epoch 1: test accuracy" in capsys.readouterr().out
+
+
+def test_the_pages_numbers_are_the_full_runs():
+    """The result tables on the page are the ones scripts/cnn_results.py printed from cnn-results.json."""
+    results = json.loads(RESULTS.read_text())
+    assert results["recipe"] == cnn_epoch.RECIPE
+    assert results["images"] == 60_000 and results["test_images"] == 10_000
+    assert results["epochs"] == cnn_epoch.RECIPE["epochs"]
+    assert results["tinygrad_nn"]["test_accuracy"][-1] >= 0.92
+    assert cnn_results.tables(results) in PAGE.read_text()

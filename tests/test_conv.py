@@ -402,3 +402,17 @@ def test_a_large_batch_without_gradients_is_convolved_in_slices_with_the_same_re
         sliced = conv(x).data
     assert calls == [2, 2, 2, 1]
     np.testing.assert_allclose(sliced, expected, rtol=1e-13, atol=1e-13)
+
+
+def test_lists_and_nested_sequences_are_taken_as_arrays():
+    image = [[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]]]  # (C, H, W), unbatched
+    kernel = np.ones((1, 1, 2, 2))
+    np.testing.assert_array_equal(F.conv2d(image, kernel).data, [[[8.0, 12.0], [20.0, 24.0]]])
+    np.testing.assert_array_equal(F.max_pool2d(image, 2, 1).data, [[[4.0, 5.0], [7.0, 8.0]]])
+    np.testing.assert_array_equal(F.pad([1.0, 2.0], (1, 0)).data, [0.0, 1.0, 2.0])
+    layer = nn.Conv2d(1, 1, 2, bias=False, dtype=np.float64)
+    layer.weight.data[...] = 1
+    np.testing.assert_array_equal(layer([image]).data, [[[[8.0, 12.0], [20.0, 24.0]]]])
+    assert nn.BatchNorm1d(2)([[1.0, 2.0], [3.0, 6.0]]).shape == (2, 2)
+    assert nn.LayerNorm(2)([[1.0, 2.0]]).shape == (1, 2)
+    assert F.dropout([1.0, 2.0], 0.5, training=False).shape == (2,)

@@ -269,3 +269,23 @@ def test_float32_stays_float32(rng):
 def test_bad_arguments_are_named(rng, call, message):
     with pytest.raises(ValueError, match=message):
         call(rng.standard_normal((1, 2, 6, 6)))
+
+
+def test_max_pool_refuses_booleans_and_takes_integers():
+    with pytest.raises(TypeError, match="max_pool2d: input must hold numbers"):
+        F.max_pool2d(np.zeros((1, 1, 4, 4), dtype=bool), 2)
+    out = F.max_pool2d(np.arange(16).reshape(1, 1, 4, 4), 2)
+    np.testing.assert_array_equal(out.data, [[[[5, 7], [13, 15]]]])
+
+
+def test_empty_batches_pass_through(rng):
+    empty = Tensor(np.zeros((0, 2, 6, 6)), requires_grad=True)
+    for function in (
+        lambda t: F.max_pool2d(t, 2),
+        lambda t: F.avg_pool2d(t, 3, 2, 1),
+        lambda t: F.adaptive_avg_pool2d(t, 2),
+    ):
+        out = function(empty)
+        assert out.shape[:2] == (0, 2)
+        out.sum().backward()
+        assert empty.grad.shape == (0, 2, 6, 6)

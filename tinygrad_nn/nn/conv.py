@@ -112,7 +112,9 @@ class _ConvNd(Module):
 
     def forward(self, x: Any) -> Tensor:
         """Convolve `x` (N, C, *spatial), or an unbatched (C, *spatial)."""
-        shape = x.shape if isinstance(x, (Tensor, np.ndarray)) else np.shape(x)
+        if not isinstance(x, (Tensor, np.ndarray)):
+            x = np.asarray(x)
+        shape = x.shape
         if len(shape) != self._spatial + 2 or shape[1] != self.in_channels:
             self._check(shape)
             if len(shape) == self._spatial + 1:  # unbatched: as PyTorch, through a batch of one

@@ -35,8 +35,10 @@ class Dropout(Module):
 
     def forward(self, x: Any) -> Tensor:
         """Apply dropout to `x` in training mode; return `x` itself in eval mode."""
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
         if not self.training or self.p == 0:
-            return x if isinstance(x, Tensor) else Tensor(x)
+            return x
         return functions.Dropout.apply(x, p=self.p, generator=self.generator)
 
     def extra_repr(self) -> str:

@@ -219,8 +219,14 @@ def _ints(function: str, name: str, value: Any, count: int, minimum: int) -> tup
     return tuple(int(v) for v in values)
 
 
+def _as_input(value: Any) -> Any:
+    """A Tensor as it is; anything else (a list, a number) as an ndarray, which the primitives take."""
+    return value if isinstance(value, (Tensor, np.ndarray)) else np.asarray(value)
+
+
 def _spatial_input(function: str, input: Any, spatial: int) -> tuple[Any, bool]:
     """The input with a batch axis (added when it is unbatched, as PyTorch allows), and whether one was added."""
+    input = _as_input(input)
     shape = _shape(input)
     if len(shape) == spatial + 2:
         return input, False
@@ -348,6 +354,9 @@ def _max_pool(
     ceil_mode: bool, return_indices: bool,
 ) -> Any:  # fmt: skip
     x, added = _spatial_input(function, input, spatial)
+    dtype = x.dtype
+    if dtype.kind not in "fiu":
+        raise TypeError(f"{function}: input must hold numbers (floats or integers), got dtype {dtype}")
     kernel, strides, pads, dilations = _pool_options(
         function, spatial, _shape(x), kernel_size, stride, padding, dilation, ceil_mode
     )
@@ -464,6 +473,7 @@ def batch_norm(
     With ``training=True`` it uses the batch's statistics and updates `running_mean` and `running_var` (arrays
     or Tensors, changed in place; either may be None) with `momentum`; with False it uses them.
     """
+    input = _as_input(input)
     shape = _shape(input)
     if len(shape) < 2:
         raise ValueError(f"batch_norm: input must have shape (N, C, ...), got {shape}")
@@ -501,6 +511,7 @@ def _normalized_shape(function: str, normalized_shape: Any) -> tuple[int, ...]:
 def layer_norm(input: Any, normalized_shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5) -> Tensor:
     """Normalise each sample over its last axes, whose shape must be `normalized_shape`, as PyTorch's layer norm."""
     normalized = _normalized_shape("layer_norm", normalized_shape)
+    input = _as_input(input)
     shape = _shape(input)
     if tuple(shape[len(shape) - len(normalized) :]) != normalized or len(shape) < len(normalized):
         raise ValueError(
@@ -528,6 +539,7 @@ def dropout(
     PyTorch's signature; the result is always a new tensor.
     """
     p = _check_probability("dropout", p)
+    input = _as_input(input)
     if not training or p == 0:
         return input if isinstance(input, Tensor) else Tensor(input)
     return functions.Dropout.apply(input, p=p, generator=generator)
@@ -575,6 +587,7 @@ def pad(input: Any, pad: Any, mode: str = "constant", value: float | None = None
     the edge), ``"replicate"`` (the edge repeated) or ``"circular"`` (wrapped around), as
     ``torch.nn.functional.pad``.
     """
+    input = _as_input(input)
     shape = _shape(input)
     widths = tuple(pad) if isinstance(pad, (tuple, list)) else None
     if widths is None or len(widths) % 2 or not all(_is_int(w) for w in widths) or len(widths) > 2 * len(shape):

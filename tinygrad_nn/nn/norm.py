@@ -97,7 +97,9 @@ class _BatchNorm(Module):
         In training mode (with `track_running_stats`) the running statistics are updated, and
         `num_batches_tracked` counts the batch.
         """
-        shape = x.shape if isinstance(x, (Tensor, np.ndarray)) else np.shape(x)
+        if not isinstance(x, (Tensor, np.ndarray)):
+            x = np.asarray(x)
+        shape = x.shape
         if len(shape) not in self._input_ndims or shape[1] != self.num_features:
             self._check(shape)
         factor = 0.0 if self.momentum is None else self.momentum
@@ -198,7 +200,9 @@ class LayerNorm(Module):
 
     def forward(self, x: Any) -> Tensor:
         """Normalise `x`, whose last axes must have the shape `normalized_shape`."""
-        shape = x.shape if isinstance(x, (Tensor, np.ndarray)) else np.shape(x)
+        if not isinstance(x, (Tensor, np.ndarray)):
+            x = np.asarray(x)
+        shape = x.shape
         count = len(self.normalized_shape)
         if tuple(shape[len(shape) - count :]) != self.normalized_shape or len(shape) < count:
             raise ValueError(
