@@ -161,6 +161,7 @@ def step_breakdown() -> dict[str, float]:
         )
         pieces[f"{name}: ReLU forward"] = _cpu_time(np.maximum, x, 0)
         pieces[f"{name}: ReLU backward (xp.where)"] = _cpu_time(xp.where, x > 0, grad, 0)
+        pieces[f"{name}: (for comparison: grad * mask, branch-free)"] = _cpu_time(np.multiply, grad, x > 0)
         half = (side // 2, side // 2)
         out, positions = conv_family._max_pool_array(x, *geometry, half)
         pieces[f"{name}: max pool forward (argmax bookkeeping)"] = _cpu_time(
@@ -172,13 +173,46 @@ def step_breakdown() -> dict[str, float]:
     return pieces
 
 
-def _breakdown_on_one_blas_thread() -> dict[str, float]:
-    """`step_breakdown` in a child process whose BLAS has one thread (set before numpy loads)."""
-    code = "import json, conv; print(json.dumps(conv.step_breakdown()))"
-    environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-c", code], cwd=HERE, env=environment, capture_output=True, text=True)
+def step_time(steps: int = 20) -> float:
+    """Median CPU seconds of one training step of the default CNN (benchmark 8's), batch 64, after warming up."""
+    from cnn_epoch import cnn
+
+    rng = np.random.default_rng(0)
+    tg.manual_seed(0)
+    model = cnn(np.float32, seed=0)
+    optimizer = tg.optim.Adam(model.parameters(), lr=1e-3)
+    images, labels = rng.random((BATCH, 784), dtype=np.float32), rng.integers(0, 10, BATCH)
+
+    def step() -> None:
+        loss = tg.nn.functional.cross_entropy(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    return _cpu_time(step, repeat=steps)
+
+
+def _in_child(code: str, **environment: str) -> object:
+    """Evaluate `code` (which prints JSON) in a child process with one BLAS thread and `environment` added."""
+    variables = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", **environment)
+    done = subprocess.run([sys.executable, "-c", code], cwd=HERE, env=variables, capture_output=True, text=True)
     done.check_returncode()
     return json.loads(done.stdout)
+
+
+def _breakdown_on_one_blas_thread() -> dict[str, float]:
+    """`step_breakdown` in a child process whose BLAS has one thread (set before numpy loads), and whole steps.
+
+    A whole step is timed twice: with glibc's default allocator settings, and with ``MALLOC_TOP_PAD_`` set so
+    that freed memory stays with the process instead of being returned and faulted in again at the next step.
+    """
+    pieces = _in_child("import json, conv; print(json.dumps(conv.step_breakdown()))")
+    step = "import json, conv; print(json.dumps(conv.step_time()))"
+    pieces["one whole training step (default allocator)"] = _in_child(step)
+    pieces["one whole training step, MALLOC_TOP_PAD_=256 MiB"] = _in_child(step, MALLOC_TOP_PAD_=str(2**28))
+    return pieces
 
 
 def report(results: dict) -> list[str]:
@@ -198,8 +232,13 @@ def report(results: dict) -> list[str]:
             "",
         ]
         lines += ["| piece of one step, batch 64 | CPU time |", "|---|---:|"]
-        lines += [f"| {name} | {format_time(seconds)} |" for name, seconds in results["breakdown"].items()]
-        lines.append(f"| sum of the pieces | {format_time(sum(results['breakdown'].values()))} |")
+        pieces = {name: seconds for name, seconds in results["breakdown"].items() if "whole" not in name}
+        lines += [f"| {name} | {format_time(seconds)} |" for name, seconds in pieces.items()]
+        counted = sum(seconds for name, seconds in pieces.items() if "for comparison" not in name)
+        lines.append(f"| sum of the pieces above (without the comparisons) | {format_time(counted)} |")
+        lines += [
+            f"| {name} | {format_time(seconds)} |" for name, seconds in results["breakdown"].items() if "whole" in name
+        ]
     return lines
 
 
