@@ -130,7 +130,7 @@ def ours(x, y, x_test, y_test, order, trace_memory: bool) -> dict:
     if trace_memory:
         tracemalloc.start()
     start = time.perf_counter()
-    for first in range(0, len(x), batch):
+    for first in range(0, len(order), batch):
         rows = order[first : first + batch]
         loss = F.cross_entropy(model(x[rows]), y[rows])
         optimizer.zero_grad()
@@ -155,7 +155,7 @@ def pytorch(x, y, x_test, y_test, order, torch) -> dict:
     base = resident_mb()
     reset_peak_resident()
     start = time.perf_counter()
-    for first in range(0, len(x), batch):
+    for first in range(0, len(order), batch):
         rows = torch.from_numpy(order[first : first + batch])
         loss = torch.nn.functional.cross_entropy(model(images[rows]), labels[rows])
         optimizer.zero_grad()

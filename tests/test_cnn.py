@@ -253,3 +253,13 @@ def test_the_pages_numbers_are_the_full_runs():
     page = PAGE.read_text()
     for table in cnn_results.tables(results).split("\n\n"):  # accuracy and time; accuracy per class
         assert table in page
+
+
+def test_the_epoch_benchmark_runs_on_a_short_order():
+    """benchmarks/cnn_epoch.py's epoch and its memory pass, on random images (the order may be shorter than x)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((256, 784), dtype=np.float32), rng.integers(0, 10, 256)
+    result = cnn_epoch.ours(x, y, x[:100], y[:100], rng.permutation(256)[:130], trace_memory=True)
+    assert result["seconds"] > 0 and 0 <= result["accuracy"] <= 1 and result["traced_mb"] > 1
+    lines = cnn_epoch.report({"tinygrad_nn": result, "memory": result})
+    assert lines[0].startswith("| | tinygrad_nn | PyTorch") and "peak of numpy's allocations" in lines[-1]
