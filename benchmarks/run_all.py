@@ -40,9 +40,16 @@ def has_torch() -> bool:
     return True
 
 
+# In the one-thread mode these give numpy's BLAS one thread too, so that both frameworks run on one thread each:
+# on this shared 2-core machine, two BLAS threads slow down several times over whenever another process holds a core.
+BOTH_ON_ONE_THREAD = {"conv", "cnn_epoch"}
+
+
 def run(name: str, mode: str) -> str:
     code = f"import {name} as b; print('\\n'.join(b.report(b.run())))"
     environment = dict(os.environ, TINYGRAD_NN_BENCH_TORCH=mode)
+    if mode == "1" and name in BOTH_ON_ONE_THREAD:
+        environment["OPENBLAS_NUM_THREADS"] = "1"
     done = subprocess.run([sys.executable, "-c", code], cwd=HERE, env=environment, capture_output=True, text=True)
     if done.returncode != 0:
         return f"(failed: {done.stderr.strip().splitlines()[-1]})"
@@ -58,7 +65,8 @@ def main(names: list[str]) -> None:
     for name in names or BENCHMARKS:
         print(f"### {BENCHMARKS[name]}\n")
         for mode in ["off"] if name == "memory" else [m for m in modes if not (name == "mlp_epoch" and m == "off")]:
-            print(f"{MODES[mode]}:\n")
+            both = " (and numpy's BLAS on one thread)" if mode == "1" and name in BOTH_ON_ONE_THREAD else ""
+            print(f"{MODES[mode]}{both}:\n")
             print(run(name, mode))
             print()
 
