@@ -110,6 +110,13 @@ def _pad_spatial(x: np.ndarray, padding: tuple, fill: float = 0.0) -> np.ndarray
     return padded
 
 
+def _channel_major_layout(array: np.ndarray) -> np.ndarray:
+    """`array` (N, C, ...) itself when it is laid out (C, N, ...) in memory, else a copy that is."""
+    if array.swapaxes(0, 1).flags.c_contiguous:
+        return array
+    return np.ascontiguousarray(array.swapaxes(0, 1)).swapaxes(0, 1)
+
+
 def _as_channel_major_matrix(array: np.ndarray, groups: int) -> np.ndarray:
     """(N, C, *spatial) as (groups, C / groups, N * pixels): free when `array` is channel-major, else one copy."""
     n, c = array.shape[:2]
@@ -299,6 +306,8 @@ class Conv(Primitive):
         x, weight = ctx.inputs
         stride, padding, dilation, groups, columns = ctx._saved
         edges = ctx.parents
+        if type(grad) is np.ndarray and edges[0] is not None and edges[1] is not None:
+            grad = _channel_major_layout(grad)  # both gradients read it as (channels, batch * pixels): one copy
         grad_x = grad_weight = grad_bias = None
         if edges[0] is not None:
             grad_x = xp.conv_transpose(grad, weight, x.shape[2:], stride, padding, dilation, groups)
