@@ -134,11 +134,17 @@ def confusion(labels: np.ndarray, predictions: np.ndarray, classes: int = 10) ->
     return matrix
 
 
-def draw_curves(path: Path, ours: dict, theirs: dict | None, steps_per_epoch: int, test_images: int) -> Path:
-    """Training loss (log scale) and test accuracy per epoch, both frameworks side by side."""
+def _matplotlib() -> None:
+    """Matplotlib without a display, writing SVG with stable ids (so that a new run changes only what changed)."""
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "tinygrad_nn"
+
+
+def draw_curves(path: Path, ours: dict, theirs: dict | None, steps_per_epoch: int, test_images: int) -> Path:
+    """Training loss (log scale) and test accuracy per epoch, both frameworks side by side."""
+    _matplotlib()
     import matplotlib.pyplot as plt
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -162,9 +168,7 @@ def draw_curves(path: Path, ours: dict, theirs: dict | None, steps_per_epoch: in
 
 def draw_confusion(path: Path, matrix: np.ndarray) -> Path:
     """The confusion matrix, shaded by each row's share, with each class's accuracy in its label."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    _matplotlib()
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7.2, 6.2))
