@@ -23,6 +23,8 @@ BENCHMARKS = {
     "memory": "5. Memory over ten epochs, and the graph of a step freed",
     "mlp_epoch": "6. One epoch of `tinygrad-nn train --dataset fashion-mnist --model mlp` (784-512-256-10, Adam)",
     "hvp": "7. A Hessian-vector product of the 784-100-10 sigmoid MLP's loss (batch 64, float32)",
+    "conv": "8. The CNN's layers, forward and backward, batch 64 (float32)",
+    "cnn_epoch": "9. One epoch of the default CNN on Fashion-MNIST (batch 64, float32)",
 }
 MODES = {
     "off": "without PyTorch in the process",
@@ -39,9 +41,16 @@ def has_torch() -> bool:
     return True
 
 
+# In the one-thread mode these give numpy's BLAS one thread too, so that both frameworks run on one thread each:
+# on this shared 2-core machine, two BLAS threads slow down several times over whenever another process holds a core.
+BOTH_ON_ONE_THREAD = {"conv", "cnn_epoch"}
+
+
 def run(name: str, mode: str) -> str:
     code = f"import {name} as b; print('\\n'.join(b.report(b.run())))"
     environment = dict(os.environ, TINYGRAD_NN_BENCH_TORCH=mode)
+    if mode == "1" and name in BOTH_ON_ONE_THREAD:
+        environment["OPENBLAS_NUM_THREADS"] = "1"
     done = subprocess.run([sys.executable, "-c", code], cwd=HERE, env=environment, capture_output=True, text=True)
     if done.returncode != 0:
         return f"(failed: {done.stderr.strip().splitlines()[-1]})"
@@ -57,7 +66,8 @@ def main(names: list[str]) -> None:
     for name in names or BENCHMARKS:
         print(f"### {BENCHMARKS[name]}\n")
         for mode in ["off"] if name == "memory" else [m for m in modes if not (name == "mlp_epoch" and m == "off")]:
-            print(f"{MODES[mode]}:\n")
+            both = " (and numpy's BLAS on one thread)" if mode == "1" and name in BOTH_ON_ONE_THREAD else ""
+            print(f"{MODES[mode]}{both}:\n")
             print(run(name, mode))
             print()
 

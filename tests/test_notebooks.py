@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -91,7 +92,7 @@ def test_there_is_a_notebook_per_tutorial_and_one_for_each_guide():
     names = {path.stem for path in NOTEBOOKS}
     tutorials = {path.stem for path in EXAMPLES.glob("tutorial_*.py")}
     assert tutorials, "no tutorial examples found"
-    assert tutorials | {"graphs", "moving_on", "second_order"} <= names
+    assert tutorials | {"cnn", "graphs", "moving_on", "second_order"} <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
@@ -106,7 +107,7 @@ def test_notebook_is_stored_without_outputs(path: Path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
 def test_notebook_runs_without_errors(path: Path, kernel_specs: KernelSpecManager):
-    if path.stem == "tutorial_001_make_your_own" and (reason := fashion_mnist_missing()):
+    if path.stem in ("tutorial_001_make_your_own", "cnn") and (reason := fashion_mnist_missing()):
         pytest.skip(reason)
     if path.stem == "graphs" and shutil.which("dot") is None:
         pytest.skip("Graphviz's dot program is not on PATH (apt-get install graphviz)")
@@ -131,6 +132,13 @@ def test_notebook_runs_without_errors(path: Path, kernel_specs: KernelSpecManage
         assert len(svgs) == 3, f"graphs.ipynb should show three graphs inline, showed {len(svgs)}"
         assert all("<svg" in svg for svg in svgs)
         assert any("0.weight" in svg for svg in svgs), "the parameters' names are missing from the pictures"
+    if path.stem == "cnn":
+        text = "".join(output.get("text", "") for output in outputs_of(notebook))
+        pictures = [output for output in outputs_of(notebook) if "image/png" in output.get("data", {})]
+        assert len(pictures) == 3, f"cnn.ipynb should draw images, edges and feature maps, drew {len(pictures)}"
+        accuracies = [float(value) for value in re.findall(r"test accuracy (0\.\d+)", text)]
+        assert len(accuracies) == 3 and accuracies[-1] > 0.75, accuracies
+        assert "is a Dropout in training mode" in text and "eval mode, second order: True" in text
     if path.stem == "moving_on":
         text = "".join(output.get("text", "") for output in outputs_of(notebook))
         assert "gradients agree with finite differences: True" in text

@@ -398,3 +398,158 @@ def test_without_onnx_export_says_how_to_install_it(monkeypatch):
         ImportError, match=re.escape("pip install onnx (in a clone of tinygrad_nn, pip install -e '.[interop]'")
     ):
         tonnx.export(mlp(np.float32), floats(20)(2), None)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Convolution, pooling, normalisation, dropout, embedding and padding
+# ------------------------------------------------------------------------------------------------------------
+
+F = nn.functional
+
+
+def small_cnn(dtype):
+    """The default CNN's layers at a small size, with batch norm's running statistics moved off 0 and 1."""
+    tg.manual_seed(4)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(6 * 3 * 3, 8),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(8, 5),
+    ).to(dtype)
+    model[1].running_mean[...] = np.linspace(-0.5, 0.5, 4)
+    model[1].running_var[...] = np.linspace(0.5, 2.0, 4)
+    return model
+
+
+def test_a_cnn_runs_in_onnx_runtime_at_every_batch_size(tmp_path, onnxruntime, onnx):
+    # float32 only: ONNX Runtime's CPU provider has no float64 Conv (the float64 graph is valid ONNX all the same).
+    model = small_cnn(np.float32)
+    model.train()
+    tonnx.export(model, floats(1, 12, 12)(3), tmp_path / "trained.onnx")
+    assert model.training and model[10].training  # export evaluated in eval mode, then restored the flags
+    model.eval()
+    path = assert_exports_and_matches(model, floats(1, 12, 12), tmp_path, onnxruntime)
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert ops[:4] == ["Conv", "BatchNormalization", "Relu", "MaxPool"] and "Dropout" not in ops
+    initializers = {i.name for i in onnx.load(str(path)).graph.initializer}
+    assert {"0.weight", "0.bias", "1.weight", "1.bias", "4.weight", "8.weight"} <= initializers
+
+
+CNN_OPS = {
+    "conv2d-options": (
+        lambda m, x: F.conv2d(x, m.w, m.b, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2),
+        floats(4, 9, 8),
+        {"w": rng.standard_normal((6, 2, 3, 2)).astype(np.float32), "b": COLUMN[:1].repeat(6)},
+    ),
+    "conv2d-same-even": (
+        lambda m, x: F.conv2d(x, m.w, padding="same"),
+        floats(2, 7, 6),
+        {"w": rng.standard_normal((3, 2, 4, 2)).astype(np.float32)},
+    ),
+    "conv1d": (
+        lambda m, x: F.conv1d(x, m.w, stride=2, padding=1),
+        floats(2, 11),
+        {"w": rng.standard_normal((3, 2, 3)).astype(np.float32)},
+    ),
+    "conv2d-reflect": (lambda m, x: m.conv(x), floats(2, 6, 5), {}),
+    "max-pool": (lambda m, x: F.max_pool2d(x, 3, 2, 1) + F.max_pool2d(x, 3, 2, 1, dilation=1), floats(2, 9, 8)),
+    "max-pool-ceil-dilation": (lambda m, x: F.max_pool2d(x, 2, 2, 1, dilation=(2, 1), ceil_mode=True), floats(2, 9, 8)),
+    "max-pool1d": (lambda m, x: F.max_pool1d(x, 3, 2), floats(2, 11)),
+    "avg-pool": (
+        lambda m, x: F.avg_pool2d(x, 3, 2, 1) + F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+        floats(2, 9, 8),
+    ),
+    "avg-pool-ceil": (lambda m, x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False), floats(2, 9, 8)),
+    "avg-pool-divisor": (lambda m, x: F.avg_pool2d(x, 2, 1, divisor_override=3), floats(2, 5, 4)),
+    "avg-pool1d": (lambda m, x: F.avg_pool1d(x, 2), floats(2, 8)),
+    "global-average": (lambda m, x: F.adaptive_avg_pool2d(x, 1).reshape(-1, 2), floats(2, 5, 7)),
+    "adaptive-even": (lambda m, x: F.adaptive_avg_pool2d(x, (2, 3)), floats(2, 6, 9)),
+    "adaptive-uneven": (lambda m, x: F.adaptive_avg_pool2d(x, (4, 3)), floats(2, 9, 7)),
+    "adaptive1d": (lambda m, x: F.adaptive_avg_pool1d(x, 3), floats(2, 7)),
+    "batch-norm-eval": (
+        lambda m, x: F.batch_norm(x, m.mean, m.var, m.w, m.b, training=False, eps=1e-3),
+        floats(3, 4),
+        {"w": COLUMN[:3], "b": COLUMN[2:], "mean": COLUMN[1:4], "var": abs(COLUMN[:3]) + 0.5},
+    ),
+    "batch-norm-no-affine": (lambda m, x: m.bn(x), floats(3, 2, 2), {}),
+    "batch-norm-batch-statistics": (lambda m, x: F.batch_norm(x, None, None, training=True), floats(3, 2, 2)),
+    "layer-norm": (
+        lambda m, x: F.layer_norm(x, (3, 4), m.w, m.b),
+        floats(3, 4),
+        {"w": np.linspace(0.5, 2, 12, dtype=np.float32).reshape(3, 4), "b": WEIGHT[:4, :].T.copy()},
+    ),
+    "layer-norm-plain": (lambda m, x: F.layer_norm(x, 5), floats(5)),
+    "pad-constant": (lambda m, x: F.pad(x, (1, 2, 0, 1), value=0.5), floats(3, 4)),
+    "pad-crop": (lambda m, x: F.pad(x, (-1, 2, 1, -1)), floats(3, 4)),
+    "pad-modes": (
+        lambda m, x: (
+            F.pad(x, (1, 1, 2, 0), mode="reflect")
+            + F.pad(x, (1, 1, 2, 0), mode="replicate")
+            + F.pad(x, (1, 1, 2, 0), mode="circular")
+        ),
+        floats(2, 4, 5),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CNN_OPS))
+def test_each_cnn_op_matches_onnx_runtime(tmp_path, onnxruntime, case):
+    function, make_input, *parameters = CNN_OPS[case]
+    model = Lambda(function, **{k: v for k, v in (parameters[0] if parameters else {}).items() if k in ("w", "b")})
+    for name, value in (parameters[0] if parameters else {}).items():
+        if name not in ("w", "b"):
+            setattr(model, name, value)  # running statistics: arrays, not parameters
+    model.conv = nn.Conv2d(2, 3, 3, padding=(1, 2), padding_mode="reflect", dtype=np.float32)
+    model.bn = nn.BatchNorm2d(3, affine=False, dtype=np.float32)
+    model.bn.running_var[...] = 2.0
+    model.eval()  # as exported: running statistics
+    assert_exports_and_matches(model, make_input, tmp_path, onnxruntime, batches=(1, 7))
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_layer_norm_before_and_after_opset_17(tmp_path, onnx, onnxruntime, opset):
+    model = nn.Sequential(nn.LayerNorm(6, dtype=np.float32))
+    model[0].weight.data[...] = np.linspace(0.5, 2, 6)
+    path = assert_exports_and_matches(model, floats(4, 6), tmp_path, onnxruntime, opset=opset)
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert ("LayerNormalization" in ops) == (opset >= 17)
+
+
+def test_an_embedding_takes_integer_indices_as_its_input(tmp_path, onnx, onnxruntime):
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(10, 4, padding_idx=0, dtype=np.float32), nn.Flatten(), nn.Linear(12, 2))
+    model = model.to(np.float32)
+    path = tmp_path / "embedding.onnx"
+    proto = tonnx.export(model, np.array([[1, 2, 3], [0, 9, 4]]), path)
+    assert "Gather" in [node.op_type for node in proto.graph.node]
+    for indices in (np.array([[5, 5, 0]]), np.random.default_rng(0).integers(0, 10, (7, 3))):
+        ours, theirs = run_both(model, [indices], path, onnxruntime)
+        np.testing.assert_allclose(theirs[0], ours[0], rtol=1e-6, atol=1e-6)
+
+
+def test_dropout_in_training_mode_inside_forward_exports_as_random_dropout(tmp_path, onnxruntime):
+    """An nn.Dropout is no op in eval mode; F.dropout(training=True) written into forward stays random."""
+    model = Lambda(lambda m, x: F.dropout(x, 0.25, training=True))
+    path = tmp_path / "dropout.onnx"
+    tonnx.export(model, np.ones((2, 4000), np.float32), path)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = session.run(None, {"input": np.ones((5, 4000), np.float32)})[0]
+    kept = out != 0
+    assert abs(kept.mean() - 0.75) < 5 * np.sqrt(0.75 * 0.25 / out.size)
+    np.testing.assert_allclose(out[kept], 1 / 0.75, rtol=1e-6)
+
+
+def test_a_pytorch_style_training_flag_in_batch_norm_is_restored_after_export(tmp_path):
+    model = small_cnn(np.float32)
+    before = model[1].running_mean.copy()
+    tonnx.export(model, floats(1, 12, 12)(2), tmp_path / "m.onnx")
+    np.testing.assert_array_equal(model[1].running_mean, before)  # export ran in eval mode: no update
+    assert int(model[1].num_batches_tracked) == 0

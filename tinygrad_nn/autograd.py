@@ -29,15 +29,15 @@ matching primitive by their arguments' type.
 
 How backward walks the graph
 ----------------------------
-Every recorded node gets a sequence number, higher than those of its inputs' nodes (they were made before it).
-The walk keeps the nodes that have received a gradient in a heap and always takes the highest number next (as
-PyTorch's engine does), so each node runs after every node that consumes its output has delivered: no recursion
-(a chain of 100,000 ops is fine) and no pass to count consumers first. What a backward returns is checked and reduced to each
+Every recorded node gets a sequence number, higher than those of its inputs' nodes (they were made before it). The
+walk keeps the nodes that have received a gradient in a heap and always takes the highest number next (as PyTorch's
+engine does), so each node runs after every node that consumes its output has delivered: no recursion (a chain of
+100,000 ops is fine) and no pass to count consumers first. What a backward returns is checked and reduced to each
 input's shape and dtype *here, in one place*: primitives return gradients in the broadcast shape of their output
 and never unbroadcast themselves. Leaf gradients accumulate in ``leaf.grad`` (as in PyTorch, until zeroed);
-intermediate gradients are dropped as soon as they have been passed on. Unless the graph is retained, each
-node's saved arrays are freed right after its backward ran; the skeleton of nodes stays, so the graph can still
-be drawn, but a second backward through it raises an error.
+intermediate gradients are dropped as soon as they have been passed on. Unless the graph is retained, each node's
+saved arrays are freed right after its backward ran; the skeleton of nodes stays, so the graph can still be drawn,
+but a second backward through it raises an error.
 
 There are two walks. `_walk_arrays` is the first-order fast path that training uses: ndarrays only, one flat
 loop. `_Walk` does everything else (create_graph, `grad` with its chosen inputs, tensor hooks, several outputs

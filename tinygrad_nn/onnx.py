@@ -772,3 +772,205 @@ def _basic_index(graph: OnnxGraph, x: str, parts: list[Any]) -> str:
     if not (axes or squeeze or unsqueeze):
         x = graph.node("Identity", [x])
     return x
+
+
+# -- convolution, pooling, normalisation, dropout, embedding, padding ---------------------------------------------
+
+
+def _pads(pairs: Any) -> list[int]:
+    """(before, after) per spatial axis as ONNX's pads: every axis's start, then every axis's end."""
+    return [int(before) for before, _ in pairs] + [int(after) for _, after in pairs]
+
+
+@register_onnx_op(F.Conv)
+def _conv(graph: OnnxGraph, record: OpRecord) -> str:
+    dtype = graph.output_dtype(record)
+    options = record.options
+    inputs = [graph.input(record, 0, dtype), graph.input(record, 1, dtype)]
+    if len(record.inputs) == 3 and record.inputs[2] is not None:
+        inputs.append(graph.input(record, 2, dtype))
+    return graph.node(
+        "Conv",
+        inputs,
+        kernel_shape=list(graph.input_shape(record, 1)[2:]),
+        strides=list(options.get("stride", (1, 1))),
+        pads=_pads(options.get("padding", ((0, 0), (0, 0)))),
+        dilations=list(options.get("dilation", (1, 1))),
+        group=int(options.get("groups", 1)),
+    )
+
+
+@register_onnx_op(F.MaxPool)
+def _max_pool(graph: OnnxGraph, record: OpRecord) -> str:
+    options = record.options
+    padding = options.get("padding", (0, 0))
+    return graph.node(
+        "MaxPool",
+        [graph.input(record, 0)],
+        kernel_shape=list(options["kernel_size"]),
+        strides=list(options["stride"]),
+        pads=[int(p) for p in padding] * 2,
+        dilations=list(options.get("dilation", (1,) * len(padding))),
+        ceil_mode=int(bool(options.get("ceil_mode", False))),
+    )
+
+
+@register_onnx_op(F.AvgPool)
+def _avg_pool(graph: OnnxGraph, record: OpRecord) -> str:
+    options = record.options
+    x = graph.input(record, 0, graph.output_dtype(record))
+    kernel, stride, padding = options["kernel_size"], options["stride"], options["padding"]
+    ceil_mode, include_pad = bool(options.get("ceil_mode")), bool(options.get("count_include_pad", True))
+    divisor_override = options.get("divisor_override")
+    if not ceil_mode and divisor_override is None:
+        return graph.node(
+            "AveragePool",
+            [x],
+            kernel_shape=list(kernel),
+            strides=list(stride),
+            pads=[int(p) for p in padding] * 2,
+            count_include_pad=int(include_pad),
+        )
+    # ceil_mode's divisors at the edge and divisor_override differ between runtimes and ONNX's AveragePool, so
+    # the exact form: a sum over each window (a depthwise Conv of ones) times the divisors our forward uses.
+    shape = graph.input_shape(record, 0)
+    channels, dtype = shape[1], graph.output_dtype(record)
+    output_size, pads = F.conv.pool_geometry(shape[2:], kernel, stride, padding, (1,) * len(kernel), ceil_mode)
+    ones = graph.constant(np.ones((channels, 1, *kernel), dtype=dtype))
+    sums = graph.node(
+        "Conv", [x, ones], kernel_shape=list(kernel), strides=list(stride), pads=_pads(pads), group=int(channels)
+    )
+    scale = F.conv._avg_pool_scale(
+        shape[2:], kernel, stride, padding, output_size, include_pad, divisor_override, np.dtype(dtype)
+    )
+    return graph.node("Mul", [sums, graph.constant(np.asarray(scale, dtype=dtype))])
+
+
+@register_onnx_op(F.AdaptiveAvgPool)
+def _adaptive_avg_pool(graph: OnnxGraph, record: OpRecord) -> str:
+    output_size = tuple(record.options["output_size"])
+    shape = graph.input_shape(record, 0)
+    dtype = graph.output_dtype(record)
+    x = graph.input(record, 0, dtype)
+    if all(size == 1 for size in output_size):
+        return graph.node("GlobalAveragePool", [x])
+    if all(size % out == 0 for size, out in zip(shape[2:], output_size)):  # equal windows: a plain average pool
+        kernel = [size // out for size, out in zip(shape[2:], output_size)]
+        return graph.node("AveragePool", [x], kernel_shape=kernel, strides=kernel)
+    # Windows of different sizes: one matmul per spatial axis by the averaging matrix, as the forward pass does.
+    ndim = len(shape)
+    for offset, (size, out) in enumerate(zip(shape[2:], output_size)):
+        axis = 2 + offset
+        matrix = graph.constant(F.conv.adaptive_pool_matrix(size, out, dtype).T)
+        if axis == ndim - 1:
+            x = graph.node("MatMul", [x, matrix])
+        else:
+            perm = list(range(ndim))
+            perm[axis], perm[-1] = perm[-1], perm[axis]
+            x = graph.node(
+                "Transpose", [graph.node("MatMul", [graph.node("Transpose", [x], perm=perm), matrix])], perm=perm
+            )
+    return x
+
+
+@register_onnx_op(F.BatchNorm)
+def _batch_norm(graph: OnnxGraph, record: OpRecord) -> str:
+    options = record.options
+    dtype = graph.output_dtype(record)
+    shape = graph.input_shape(record, 0)
+    channels = shape[1]
+    x = graph.input(record, 0, dtype)
+    scale = graph.input(record, 1, dtype) if record.inputs[1] is not None else graph.constant(np.ones(channels, dtype))
+    bias = (
+        graph.input(record, 2, dtype)
+        if len(record.inputs) > 2 and record.inputs[2] is not None
+        else graph.constant(np.zeros(channels, dtype))
+    )
+    eps = float(options.get("eps", 1e-5))
+    if not options.get("training", True):
+        mean = graph.constant(np.asarray(options["running_mean"], dtype=dtype))
+        var = graph.constant(np.asarray(options["running_var"], dtype=dtype))
+        return graph.node("BatchNormalization", [x, scale, bias, mean, var], epsilon=eps)
+    # Batch statistics (a model whose batch norm keeps no running statistics): the formula in ONNX operators.
+    axes = [0, *range(2, len(shape))]
+    view = graph.int64s([1, -1] + [1] * (len(shape) - 2))
+    return _normalize_nodes(
+        graph, x, axes, eps, graph.node("Reshape", [scale, view]), graph.node("Reshape", [bias, view])
+    )
+
+
+def _reduce_mean(graph: OnnxGraph, x: str, axes: list[int]) -> str:
+    if graph.opset >= 18:
+        return graph.node("ReduceMean", [x, graph.int64s(axes)], keepdims=1)
+    return graph.node("ReduceMean", [x], axes=axes, keepdims=1)
+
+
+def _normalize_nodes(graph: OnnxGraph, x: str, axes: list[int], eps: float, scale: str | None, bias: str | None) -> str:
+    """``(x - mean) / sqrt(var + eps) * scale + bias`` over `axes`, in plain ONNX operators."""
+    centered = graph.node("Sub", [x, _reduce_mean(graph, x, axes)])
+    variance = _reduce_mean(graph, graph.node("Mul", [centered, centered]), axes)
+    dtype = graph._dtypes.get(x, np.dtype(np.float32))
+    std = graph.node("Sqrt", [graph.node("Add", [variance, graph.constant(np.asarray(eps, dtype=dtype))])])
+    out = graph.node("Div", [centered, std])
+    if scale is not None:
+        out = graph.node("Mul", [out, scale])
+    if bias is not None:
+        out = graph.node("Add", [out, bias])
+    return out
+
+
+@register_onnx_op(F.LayerNorm)
+def _layer_norm(graph: OnnxGraph, record: OpRecord) -> str:
+    options = record.options
+    dtype = graph.output_dtype(record)
+    x = graph.input(record, 0, dtype)
+    count = int(options.get("normalized_ndim", 1))
+    eps = float(options.get("eps", 1e-5))
+    ndim = len(graph.input_shape(record, 0))
+    weight = graph.input(record, 1, dtype) if record.inputs[1] is not None else None
+    bias = graph.input(record, 2, dtype) if len(record.inputs) > 2 and record.inputs[2] is not None else None
+    if graph.opset < 17:  # LayerNormalization arrived in opset 17
+        return _normalize_nodes(graph, x, list(range(ndim - count, ndim)), eps, weight, bias)
+    if weight is None:
+        weight = graph.constant(np.ones(graph.input_shape(record, 0)[ndim - count :], dtype=dtype))
+    inputs = [x, weight] + ([bias] if bias is not None else [])
+    return graph.node("LayerNormalization", inputs, axis=-count, epsilon=eps)
+
+
+@register_onnx_op(F.Dropout)
+def _dropout(graph: OnnxGraph, record: OpRecord) -> str:
+    """Recorded only in training mode (an eval-mode Dropout is no op at all): ONNX's Dropout in training mode.
+
+    Export puts the model in eval mode, so this is a ``functional.dropout(x, training=True)`` written into a
+    forward pass: the exported graph drops values at random too (ONNX Runtime draws its own masks).
+    """
+    dtype = graph.output_dtype(record)
+    scalar = graph.int64s([])  # OnnxGraph.constant stores at least 1-D arrays; Dropout wants 0-d ones
+    ratio = graph.node("Reshape", [graph.constant(np.asarray([record.options.get("p", 0.5)], dtype=dtype)), scalar])
+    training = graph.node("Reshape", [graph.constant(np.asarray([True])), scalar])
+    return graph.node("Dropout", [graph.input(record, 0, dtype), ratio, training])
+
+
+@register_onnx_op(F.Embedding)
+def _embedding(graph: OnnxGraph, record: OpRecord) -> str:
+    indices = graph.cast(graph.input(record, 0), np.int64)
+    return graph.node("Gather", [graph.input(record, 1), indices], axis=0)
+
+
+@register_onnx_op(F.Pad)
+def _pad(graph: OnnxGraph, record: OpRecord) -> str:
+    dtype = graph.output_dtype(record)
+    widths = record.options["widths"]
+    x = graph.input(record, 0, dtype)
+    if any(before < 0 or after < 0 for before, after in widths):  # crop first: Slice, then pad what is left
+        shape = graph.input_shape(record, 0)
+        starts = [max(-before, 0) for before, _ in widths]
+        ends = [size - max(-after, 0) for size, (_, after) in zip(shape, widths)]
+        axes = [axis for axis in range(len(widths)) if widths[axis][0] < 0 or widths[axis][1] < 0]
+        x = graph.node(
+            "Slice",
+            [x, graph.int64s([starts[a] for a in axes]), graph.int64s([ends[a] for a in axes]), graph.int64s(axes)],
+        )
+        widths = tuple((max(before, 0), max(after, 0)) for before, after in widths)
+    value = graph.constant(np.asarray(record.options.get("value", 0.0), dtype=dtype))
+    return graph.node("Pad", [x, graph.int64s(_pads(widths)), value], mode="constant")

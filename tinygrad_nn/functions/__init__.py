@@ -4,7 +4,10 @@
 - `reduce`: sum, mean, max, min, norm;
 - `shape`: reshape, transpose, broadcast, indexing, concatenate, stack;
 - `matmul`: ``@`` and the fused `Linear`;
-- `normalization`: softmax and log-softmax;
+- `conv`: convolution (and its two gradients), max, average and adaptive pooling, constant padding;
+- `normalization`: softmax and log-softmax, batch norm and layer norm;
+- `dropout`: the one primitive that draws random numbers;
+- `embedding`: table lookup;
 - `losses`: the fused losses;
 - `xp`: the array namespace the backward formulas are written in (numpy for ndarrays, these primitives for
   Tensors), which makes every op differentiable again under ``create_graph``.
@@ -15,6 +18,19 @@
 
 from . import xp
 from .base import Primitive
+from .conv import (
+    AdaptiveAvgPool,
+    AvgPool,
+    AvgPoolTranspose,
+    Conv,
+    ConvTranspose,
+    ConvWeightGrad,
+    MaxPool,
+    Pad,
+    WindowGather,
+    WindowScatter,
+)
+from .dropout import Dropout
 from .elementwise import (
     Abs,
     Add,
@@ -36,6 +52,7 @@ from .elementwise import (
     Tanh,
     Where,
 )
+from .embedding import Embedding
 from .losses import (
     BinaryCrossEntropy,
     BinaryCrossEntropyWithLogits,
@@ -44,30 +61,41 @@ from .losses import (
     MeanSquaredError,
 )
 from .matmul import Linear, MatMul
-from .normalization import LogSoftmax, Softmax
+from .normalization import BatchNorm, LayerNorm, LogSoftmax, Softmax
 from .reduce import Max, Mean, Min, Norm, Sum
 from .shape import Concatenate, Expand, Index, Reshape, ScatterAdd, Stack, Transpose
 
 __all__ = [
     "Abs",
+    "AdaptiveAvgPool",
     "Add",
+    "AvgPool",
+    "AvgPoolTranspose",
+    "BatchNorm",
     "BinaryCrossEntropy",
     "BinaryCrossEntropyWithLogits",
     "Cast",
     "Clip",
     "Concatenate",
+    "Conv",
+    "ConvTranspose",
+    "ConvWeightGrad",
     "CrossEntropy",
     "CrossEntropyWithProbabilities",
     "Div",
+    "Dropout",
+    "Embedding",
     "Exp",
     "Expand",
     "Index",
+    "LayerNorm",
     "Linear",
     "Log",
     "Log1p",
     "LogSoftmax",
     "MatMul",
     "Max",
+    "MaxPool",
     "Maximum",
     "Mean",
     "MeanSquaredError",
@@ -76,6 +104,7 @@ __all__ = [
     "Mul",
     "Neg",
     "Norm",
+    "Pad",
     "Pow",
     "Primitive",
     "ReLU",
@@ -90,5 +119,7 @@ __all__ = [
     "Tanh",
     "Transpose",
     "Where",
+    "WindowGather",
+    "WindowScatter",
     "xp",
 ]

@@ -29,12 +29,18 @@ from typing import Any
 import numpy as np
 
 from .. import autograd
+from . import conv as _conv
 from . import elementwise as _elementwise
 from . import normalization as _normalization
 from . import shape as _shape
 
 __all__ = [
+    "avg_pool",
+    "avg_pool_transpose",
     "broadcast_to",
+    "conv",
+    "conv_transpose",
+    "conv_weight_grad",
     "dot",
     "exp",
     "log",
@@ -42,6 +48,7 @@ __all__ = [
     "log_softmax",
     "maximum",
     "minimum",
+    "pad",
     "scatter_add",
     "sigmoid",
     "sign",
@@ -49,6 +56,8 @@ __all__ = [
     "tanh",
     "value",
     "where",
+    "window_gather",
+    "window_scatter",
 ]
 
 
@@ -150,3 +159,100 @@ def scatter_add(values: Any, shape: tuple, index: Any, unique: bool = False) -> 
     if _is_tensor(values):
         return _shape.ScatterAdd.apply(values, shape=shape, index=index, unique=unique)
     return _shape.scatter_add_array(values, shape, index, unique)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Convolution and pooling (the gradients of one are computations of the others)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def conv(x: Any, weight: Any, stride: tuple, padding: tuple, dilation: tuple, groups: int) -> Any:
+    """The convolution of x (N, C, *spatial) with weight (O, C/groups, *kernel), without bias."""
+    if _is_tensor(x) or _is_tensor(weight):
+        return _conv.Conv.apply(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return _conv.conv_array(x, weight, stride, padding, dilation, groups)[0]
+
+
+def conv_transpose(
+    grad: Any, weight: Any, input_size: tuple, stride: tuple, padding: tuple, dilation: tuple, groups: int
+) -> Any:
+    """The transposed convolution: the gradient of `conv` with respect to an input of spatial size `input_size`."""
+    if _is_tensor(grad) or _is_tensor(weight):
+        return _conv.ConvTranspose.apply(
+            grad, weight, input_size=input_size, stride=stride, padding=padding, dilation=dilation, groups=groups
+        )
+    return _conv.conv_transpose_array(grad, weight, input_size, stride, padding, dilation, groups)
+
+
+def conv_weight_grad(
+    x: Any,
+    grad: Any,
+    kernel_size: tuple,
+    stride: tuple,
+    padding: tuple,
+    dilation: tuple,
+    groups: int,
+    columns: Any = None,
+) -> Any:
+    """The gradient of `conv` with respect to its weight; `columns` (forward's im2col) saves recomputing them."""
+    if _is_tensor(x) or _is_tensor(grad):
+        return _conv.ConvWeightGrad.apply(
+            x, grad, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, groups=groups
+        )
+    return _conv.conv_weight_grad_array(x, grad, kernel_size, stride, padding, dilation, groups, columns)
+
+
+def window_scatter(
+    values: Any, positions: np.ndarray, input_size: tuple, kernel_size: tuple, stride: tuple, padding: tuple,
+    dilation: tuple,
+) -> Any:  # fmt: skip
+    """Max pooling's gradient: each value added at its window's chosen position of a zero input."""
+    if _is_tensor(values):
+        return _conv.WindowScatter.apply(
+            values, positions=positions, input_size=input_size, kernel_size=kernel_size, stride=stride,
+            padding=padding, dilation=dilation,
+        )  # fmt: skip
+    return _conv.window_scatter_array(values, positions, input_size, kernel_size, stride, padding, dilation)
+
+
+def window_gather(
+    x: Any, positions: np.ndarray, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple
+) -> Any:
+    """For each window, the value of `x` at its chosen position (the transpose of `window_scatter`)."""
+    if _is_tensor(x):
+        return _conv.WindowGather.apply(
+            x, positions=positions, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation
+        )
+    return _conv.window_gather_array(x, positions, kernel_size, stride, padding, dilation)
+
+
+def avg_pool(
+    x: Any, kernel_size: tuple, stride: tuple, padding: tuple, ceil_mode: bool, count_include_pad: bool,
+    divisor_override: int | None,
+) -> Any:  # fmt: skip
+    """PyTorch's average pooling of x (N, C, *spatial)."""
+    options = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    if _is_tensor(x):
+        return _conv.AvgPool.apply(x, **dict(zip(_AVG_POOL_OPTIONS, options)))
+    return _conv.avg_pool_array(x, *options)
+
+
+def avg_pool_transpose(
+    grad: Any, input_size: tuple, kernel_size: tuple, stride: tuple, padding: tuple, ceil_mode: bool,
+    count_include_pad: bool, divisor_override: int | None,
+) -> Any:  # fmt: skip
+    """The transpose of `avg_pool` (its gradient), onto an input of spatial size `input_size`."""
+    options = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    if _is_tensor(grad):
+        return _conv.AvgPoolTranspose.apply(grad, input_size=input_size, **dict(zip(_AVG_POOL_OPTIONS, options)))
+    return _conv.avg_pool_transpose_array(grad, input_size, *options)
+
+
+_AVG_POOL_OPTIONS = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
+
+
+def pad(x: Any, widths: tuple, value: float = 0.0) -> Any:
+    """`x` padded with `value`: `widths` holds a (before, after) pair per axis; negative widths crop."""
+    if _is_tensor(x):
+        return _conv.Pad.apply(x, widths=widths, value=value)
+    return _conv.pad_array(x, widths, value)
