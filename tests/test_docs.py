@@ -721,3 +721,31 @@ def test_the_tutorials_table_quotes_the_numbers_the_examples_print():
     printed = "\n".join(the_numbers(page) for page in TUTORIAL_SCRIPTS)
     assert len(quoted) >= 10
     assert {number for number in quoted if number not in printed} == set()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Other claims the pages make about the repository
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_getting_started_lists_every_extra_with_what_it_installs():
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    page = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    table = page[page.index("| extra | what it adds | needed for |") :].split("\n\n")[0].splitlines()[2:]
+    listed = {}
+    for row in table:
+        extra, adds, _ = (cell.strip() for cell in row.strip("|").split(" | "))
+        listed[extra.strip("`")] = {name.strip().lower() for name in adds.split(",")}
+    assert set(listed) == set(extras)
+    for extra, requirements in extras.items():
+        names = {re.split(r"[<>=\[;]", requirement)[0].strip().lower() for requirement in requirements}
+        assert listed[extra] == {"pytorch" if name == "torch" else name for name in names}, extra
+
+
+def test_the_home_page_gives_the_size_of_the_package():
+    lines = sum(len(path.read_text(encoding="utf-8").splitlines()) for path in PACKAGE.rglob("*.py"))
+    page = (DOCS / "index.md").read_text(encoding="utf-8")
+    (quoted,) = re.findall(r"about ([\d,]+) lines of Python", page)
+    # "about": within a tenth, so that the page stays true as the package grows a little.
+    assert abs(lines - int(quoted.replace(",", ""))) <= 0.1 * lines, lines
