@@ -379,6 +379,24 @@ def test_a_raising_block_is_an_error_unless_the_page_shows_its_traceback(tmp_pat
     assert example.printed == shown_summary(example.shown)
 
 
+def test_a_traceback_shown_for_a_block_that_does_not_raise_or_raises_elsewhere_fails(tmp_path):
+    page = tmp_path / "page.md"
+    script = tmp_path / "page.py"
+    shown = f'{TRACEBACK}\n  File "{script}", line 1, in <module>\nZeroDivisionError: division by zero\n'
+    page.write_text(f"```python\nx = 1\n```\n\n```text\n{shown}```\n")
+    (example,) = run_page(str(page), tmp_path)
+    assert normalise(example.printed) != normalise(shown_summary(example.shown))
+    page.write_text(f"```python\nx = 1\n1 / 0\n```\n\n```text\n{shown}```\n")  # raised on line 2, not 1
+    (example,) = run_page(str(page), tmp_path)
+    assert normalise(example.printed) != normalise(shown_summary(example.shown))
+
+
+def test_a_titled_block_is_not_run_and_its_text_is_not_an_output(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text('```python title="sketch"\nraise SystemExit\n```\n\n```text\nanything\n```\n')
+    assert run_page(str(page), tmp_path) == []
+
+
 def test_pages_do_not_leak_random_state_dtype_or_grad_mode(tmp_path):
     page = tmp_path / "page.md"
     page.write_text(
