@@ -767,3 +767,61 @@ def test_the_home_page_gives_the_size_of_the_package():
     (quoted,) = re.findall(r"about ([\d,]+) lines of Python", page)
     # "about": within a tenth, so that the page stays true as the package grows a little.
     assert abs(lines - int(quoted.replace(",", ""))) <= 0.1 * lines, lines
+
+
+def tutorial_example(name: str):
+    """One of the example scripts in examples/, imported as a module (examples/ is not a package)."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+
+
+def test_the_004_page_describes_the_curve_its_example_draws():
+    example = tutorial_example("tutorial_004_sichkar")
+    page = (DOCS / "tutorials" / "004-sichkar.md").read_text(encoding="utf-8")
+    quoted = re.search(r"climbs from (\S+) after 10 iterations to (\S+) after 100 and (\S+) after 990", page)
+    assert quoted
+    outputs = []
+    with state_put_back():  # the tutorial seeds numpy's global generator
+        for count in (10, 100, 990):
+            network = example.NN()
+            network.training_process(example.INPUTS, example.OUTPUTS, count)
+            outputs.append(network.run_nn(example.TEST_INPUT)[0])
+    assert [f"{output:.{len(shown) - 2}f}" for output, shown in zip(outputs, quoted.groups())] == list(quoted.groups())
+
+
+def test_the_003_page_describes_the_error_curve_its_example_draws():
+    example = tutorial_example("tutorial_002_003_real_python")
+    page = (DOCS / "tutorials" / "002-003-real-python.md").read_text(encoding="utf-8")
+    quoted = re.search(
+        r"It falls from (\S+) to (\S+) by iteration\s+300 and then moves between (\S+) and (\S+) for the rest", page
+    )
+    assert quoted
+    with state_put_back():
+        np.random.seed(42)  # as the example does, before making the network
+        errors = example.NeuralNetwork(alpha=0.1).train(example.INPUT_VECTORS, example.TARGETS, 10_000)
+    computed = (errors[0], errors[3], min(errors[3:]), max(errors[3:]))  # one value every 100 iterations
+    assert tuple(f"{value:.2f}" for value in computed) == quoted.groups()
+
+
+@pytest.mark.slow
+def test_the_001_page_gives_the_accuracy_of_the_books_rule():
+    require("fashion-mnist")
+    example = tutorial_example("tutorial_001_make_your_own")
+    page = (DOCS / "tutorials" / "001-make-your-own.md").read_text(encoding="utf-8")
+    quoted = re.search(r"the book's rule written in plain numpy reaches (\S+)\ntest accuracy", page)
+    assert quoted
+    (x_train, y_train), (x_test, y_test) = tg.data.load_fashion_mnist()
+    with state_put_back():
+        np.random.seed(0)  # the same initial weights as the page's step 5 and the example
+        w_ih = np.random.rand(200, 784) - 0.5
+        w_ho = np.random.rand(10, 200) - 0.5
+    for image, label in zip(example.scaled(x_train), y_train):
+        w_ih, w_ho = example.hand_written_update(
+            w_ih, w_ho, image, example.one_hot_targets(label), 0.1, books_rule=True
+        )
+    hidden = 1 / (1 + np.exp(-(example.scaled(x_test) @ w_ih.T)))
+    scores = 1 / (1 + np.exp(-(hidden @ w_ho.T)))
+    assert f"{np.mean(scores.argmax(axis=1) == y_test):.4f}" == quoted[1]
