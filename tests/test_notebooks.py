@@ -92,7 +92,7 @@ def test_there_is_a_notebook_per_tutorial_and_one_for_each_guide():
     names = {path.stem for path in NOTEBOOKS}
     tutorials = {path.stem for path in EXAMPLES.glob("tutorial_*.py")}
     assert tutorials, "no tutorial examples found"
-    assert tutorials | {"cnn", "graphs", "moving_on", "second_order"} <= names
+    assert names == tutorials | {"cnn", "graphs", "moving_on", "second_order"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
