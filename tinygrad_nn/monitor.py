@@ -1235,7 +1235,7 @@ class GradientMonitor:
             found.append(
                 Finding(
                     "dead_units" if relu else "saturated_units",
-                    site.name,
+                    site.module_name or type(self.model).__name__,
                     (),
                     judge.range_of(held),
                     "plot_history",
