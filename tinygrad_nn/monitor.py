@@ -307,6 +307,8 @@ class GradientMonitor:
         self._nan_piece = np.full(1, np.nan)
         self._nan_segments = [np.full(length, np.nan) for length in lengths]  # a gradient that is missing
         self._empty_slots = [slot for slot, parameter in enumerate(self._params) if parameter.size == 0]
+        single = [slot for slot, parameter in enumerate(self._params) if parameter.dtype == np.float32]
+        self._single_slots = np.asarray(single, dtype=np.intp) if single else None
         # A sampled parameter's sum of squares, scaled to the whole parameter.
         self._scale = np.asarray(
             [
@@ -493,11 +495,16 @@ class GradientMonitor:
             if type(grad) is not np.ndarray:  # a Tensor, after backward(create_graph=True)
                 grad = grad.data
             grad = grad.reshape(-1)
-            grad_norm[slot] = math.sqrt(grad.dot(grad))  # exact, computed as numpy.linalg.norm does
+            grad_norm[slot] = grad.dot(grad)  # squared for now
             index = self._sample_index[slot]
             pieces[slot] = grad if index is None else grad[index]
         for slot in self._empty_slots:
             pieces[slot] = self._nan_piece
+        # Exact, and equal to numpy.linalg.norm(grad): the square root of the dot product, rounded to the
+        # gradient's precision (rounding float64's square root to float32 gives float32's).
+        np.sqrt(grad_norm, out=grad_norm)
+        if self._single_slots is not None:
+            grad_norm[self._single_slots] = grad_norm[self._single_slots].astype(np.float32)
         gradients, scratch, starts = self._gradient_buffer, self._scratch, self._starts
         np.concatenate(pieces, out=gradients)
         np.abs(gradients, out=scratch)
@@ -979,7 +986,7 @@ class GradientMonitor:
         """What is wrong with the training recorded so far: a list of `Finding`, worst first; empty when healthy.
 
         A condition becomes a finding when it holds in at least `persistence` of the recorded steps at which it can
-        be judged; NaN/inf gradients and explosions count from two steps (one, if only one was recorded).
+        be judged; NaN/inf gradients count from one step, explosions from two (one, if only one was recorded).
 
         - ``nonfinite``: a gradient holding NaN or inf (or too big for its dtype).
         - ``exploding``: a layer's gradient norm above `exploding_growth` times the smallest of its first five
@@ -1051,7 +1058,7 @@ class GradientMonitor:
             slots = [slot for slot in range(len(self._params)) if self._layer_of[slot] == layer]
             text = self._layer_text(layer)
             broken = broken_each[:, slots].any(axis=1)
-            if judge.happened(broken):
+            if broken.any():  # never fine, not even once
                 names = tuple(self._names[slot] for slot in slots if broken_each[:, slot].any())
                 found.append(
                     self._finding(
@@ -1061,8 +1068,8 @@ class GradientMonitor:
                         "plot_history",
                         float(broken.sum()),
                         f"NaN or inf gradient: {text}: the gradient of {', '.join(names)} holds NaN or inf "
-                        f"({judge.describe(broken, everywhere)}): the loss or the weights overflowed; lower the "
-                        "learning rate, or clip the gradients (plot_history)",
+                        f"({judge.describe(broken, everywhere)}): from NaN or inf in the data, or from weights or a "
+                        "loss that overflowed (lower the learning rate, or clip the gradients; plot_history)",
                         names,
                     )
                 )
