@@ -82,6 +82,18 @@ def test_an_8_layer_sigmoid_stack_has_vanishing_gradients_in_its_early_layers():
     assert "update_ratio" not in kinds(found)  # their tiny updates belong to the vanishing finding
 
 
+def test_an_8_layer_sigmoid_stack_initialised_as_tutorial_001_stalls_in_its_first_layers():
+    model = stack(8, width=64)
+    generator = np.random.default_rng(0)
+    for module in model:
+        if isinstance(module, nn.Linear):
+            nn.init.uniform_(module.weight, -0.5, 0.5, generator=generator)
+    found = fit(model, optim.SGD(model.parameters(), lr=0.1)).findings()
+    vanishing = about(found, "vanishing")
+    assert [finding.layer for finding in vanishing][:1] == ["0"]
+    assert "update_ratio" not in kinds(found)  # not "raise the learning rate": the fading gradient is the cause
+
+
 def test_the_same_stack_with_relu_and_he_initialisation_is_healthy():
     model = stack(8, activation=nn.ReLU)
     generator = np.random.default_rng(0)
@@ -242,7 +254,10 @@ def test_the_thresholds_are_arguments():
     model = stack(8)
     monitor = fit(model, optim.SGD(model.parameters(), lr=0.1))
     assert len(about(monitor.findings(), "vanishing")) == 5
-    assert [finding.layer for finding in about(monitor.findings(vanishing_ratio=1e-5), "vanishing")] == ["0", "2", "4"]
+    # Layers 0, 2 and 4 are below 1e-5 of the output layer; layer 6 (4e-5) is within 10 times that, and stalls.
+    strict = about(monitor.findings(vanishing_ratio=1e-5), "vanishing")
+    assert [finding.layer for finding in strict] == ["0", "2", "4", "6"]
+    assert "its weights barely move" in strict[3].message and "barely move" not in strict[2].message
     assert about(monitor.findings(vanishing_ratio=1e-9), "vanishing") == []
     lenient = monitor.findings(vanishing_ratio=1e-9, update_ratio_range=(1e-12, 1.0))
     assert lenient == []

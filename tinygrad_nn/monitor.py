@@ -992,7 +992,8 @@ class GradientMonitor:
         - ``exploding``: a layer's gradient norm above `exploding_growth` times the smallest of its first five
           recorded norms, or above 1 / `vanishing_ratio` times the output layer's.
         - ``vanishing``: a layer's gradient norm below `vanishing_ratio` times the output layer's (the layer
-          that backward reaches first). Its tiny updates are part of the same finding.
+          that backward reaches first); or below 10 times that, with updates too small to learn (the update ratio
+          below `update_ratio_range`), when the fading gradient is why the layer stalls.
         - ``zero_gradient``: a layer whose gradient is exactly zero (what dead units after it cause).
         - ``dead_units``: more than `dead_fraction` of a ReLU module's units dead; ``saturated_units``: more
           than `saturated_fraction` of a sigmoid's or tanh's units saturated.
@@ -1154,23 +1155,25 @@ class GradientMonitor:
                     "flows back to it (dead units after it stop the gradient; plot_flow)",
                 )
             )
+        relative_median = None  # the layer's gradient norm over the output layer's (median), when comparable
         vanishing = False
         if output is not None and layer != output:
             reference = layer_norm[:, output]
             comparable = flowing & np.isfinite(reference) & (reference > 0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 relative = norms / reference
+            if comparable.any():
+                relative_median = float(np.median(relative[comparable]))
             for kind, held, bound in (
                 ("vanishing", comparable & (relative < thresholds.vanishing_ratio), thresholds.vanishing_ratio),
                 ("exploding", comparable & (relative > 1 / thresholds.vanishing_ratio), 1 / thresholds.vanishing_ratio),
             ):
                 if not judge.holds(held, comparable):
                     continue
-                median = float(np.median(relative[comparable]))
                 side = "below" if kind == "vanishing" else "above"
                 message = (
-                    f"{kind} gradient: {text}: its gradient norm is {_number(median)} times that of the output layer "
-                    f"{self._layer_label(output)} (median; {side} {bound:g} times in "
+                    f"{kind} gradient: {text}: its gradient norm is {_number(relative_median)} times that of the "
+                    f"output layer {self._layer_label(output)} (median; {side} {bound:g} times in "
                     f"{judge.describe(held, comparable)})"
                 )
                 if kind == "vanishing":
@@ -1180,7 +1183,7 @@ class GradientMonitor:
                         message += f"; each step changes its weights by {_number(np.median(ratios[moving]))} of them"
                 found.append(
                     self._finding(
-                        kind, layer, judge.range_of(held), "plot_history", median, message + " (plot_history)"
+                        kind, layer, judge.range_of(held), "plot_history", relative_median, message + " (plot_history)"
                     )
                 )
         # The update ratio, where there was a gradient to scale (a layer whose gradient died stops moving).
@@ -1203,22 +1206,50 @@ class GradientMonitor:
             return found
         low, high = thresholds.update_range
         median = float(np.median(ratios[moving]))
-        for too, held, bound, advice in (
-            ("large", moving & (ratios > high), f"above {high:g}", "lower the learning rate"),
-            ("small", moving & (ratios < low), f"below {low:g}", "raise the learning rate"),
-        ):
-            if judge.holds(held, moving) and not (too == "small" and vanishing):
+        too_large, too_small = moving & (ratios > high), moving & (ratios < low)
+        if judge.holds(too_large, moving):
+            found.append(
+                self._finding(
+                    "update_ratio",
+                    layer,
+                    judge.range_of(too_large),
+                    "plot_history",
+                    median,
+                    f"update ratio too large: {text}: each step changes its weights by {_number(median)} of their "
+                    f"norm (median; healthy is about 1e-3; above {high:g} in "
+                    f"{judge.describe(too_large, moving, 'steps with a gradient')}): lower the learning rate "
+                    "(plot_history)",
+                )
+            )
+        if judge.holds(too_small, moving) and not vanishing:
+            stalled = f"each step changes its weights by {_number(median)} of their norm (median; below {low:g} in"
+            stalled += f" {judge.describe(too_small, moving, 'steps with a gradient')})"
+            output_label = self._layer_label(output) if output is not None else ""
+            if relative_median is not None and relative_median < 10 * thresholds.vanishing_ratio:
+                # Barely moving, with a gradient faded to near the vanishing threshold: the fading is the cause,
+                # and a higher learning rate is not the cure (the output layer would blow up first).
+                found.append(
+                    self._finding(
+                        "vanishing",
+                        layer,
+                        judge.range_of(too_small),
+                        "plot_history",
+                        relative_median,
+                        f"vanishing gradient: {text}: its gradient norm is {_number(relative_median)} times that of "
+                        f"the output layer {output_label} (median), and its weights barely move: {stalled} "
+                        "(plot_history)",
+                    )
+                )
+            else:
                 found.append(
                     self._finding(
                         "update_ratio",
                         layer,
-                        judge.range_of(held),
+                        judge.range_of(too_small),
                         "plot_history",
                         median,
-                        f"update ratio too {too}: {text}: each step changes its weights by {_number(median)} of "
-                        f"their norm (median; healthy is about 1e-3; {bound} in "
-                        f"{judge.describe(held, moving, 'steps with a gradient')}): "
-                        f"{advice} (plot_history)",
+                        f"update ratio too small: {text}: {stalled}; healthy is about 1e-3: raise the learning rate "
+                        "(plot_history)",
                     )
                 )
         return found
