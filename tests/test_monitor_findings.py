@@ -82,18 +82,6 @@ def test_an_8_layer_sigmoid_stack_has_vanishing_gradients_in_its_early_layers():
     assert "update_ratio" not in kinds(found)  # their tiny updates belong to the vanishing finding
 
 
-def test_an_8_layer_sigmoid_stack_initialised_as_tutorial_001_stalls_in_its_first_layers():
-    model = stack(8, width=64)
-    generator = np.random.default_rng(0)
-    for module in model:
-        if isinstance(module, nn.Linear):
-            nn.init.uniform_(module.weight, -0.5, 0.5, generator=generator)
-    found = fit(model, optim.SGD(model.parameters(), lr=0.1)).findings()
-    vanishing = about(found, "vanishing")
-    assert [finding.layer for finding in vanishing][:1] == ["0"]
-    assert "update_ratio" not in kinds(found)  # not "raise the learning rate": the fading gradient is the cause
-
-
 def test_the_same_stack_with_relu_and_he_initialisation_is_healthy():
     model = stack(8, activation=nn.ReLU)
     generator = np.random.default_rng(0)
