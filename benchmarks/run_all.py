@@ -22,7 +22,10 @@ BENCHMARKS = {
     "tutorial_001_epoch": "4. One epoch of tutorial 001's network over Fashion-MNIST, one image at a time (float32)",
     "memory": "5. Memory over ten epochs, and the graph of a step freed",
     "mlp_epoch": "6. One epoch of `tinygrad-nn train --dataset fashion-mnist --model mlp` (784-512-256-10, Adam)",
+    "monitor_overhead": "7. What the gradient monitor costs a training step, batch 64",
 }
+# Benchmarks that PyTorch takes no part in: run once, without it.
+WITHOUT_TORCH = ("memory", "monitor_overhead")
 MODES = {
     "off": "without PyTorch in the process",
     "default": "PyTorch with its default threads",
@@ -55,7 +58,9 @@ def main(names: list[str]) -> None:
     print(f"Measured {datetime.date.today()} on {machine()}; command: `make bench` (`python benchmarks/run_all.py`).\n")
     for name in names or BENCHMARKS:
         print(f"### {BENCHMARKS[name]}\n")
-        for mode in ["off"] if name == "memory" else [m for m in modes if not (name == "mlp_epoch" and m == "off")]:
+        for mode in (
+            ["off"] if name in WITHOUT_TORCH else [m for m in modes if not (name == "mlp_epoch" and m == "off")]
+        ):
             print(f"{MODES[mode]}:\n")
             print(run(name, mode))
             print()

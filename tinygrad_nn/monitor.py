@@ -27,11 +27,11 @@ behind it.
 
 How it records, and what that costs: one post-accumulate-grad hook per parameter (which keeps backward on its
 fast path) and one forward hook per activation module; the first hook to run after a backward reads every
-gradient at once. The gradient and weight norms are exact. For a parameter with more than `sample_size`
-entries, mean |g|, max |g|, the update ratio and the histograms are taken over a fixed random sample of
-`sample_size` of its entries (chosen once, from a generator of the monitor's own): estimates, which keep the
-cost of a step small; ``sample_size=None`` makes them exact, at about twice the cost. Detached, it costs
-nothing: no hook stays behind.
+gradient at once. The gradient norms are exact. For a parameter with more than `sample_size` entries, mean
+|g|, max |g|, the weight norm, the update ratio and the histograms are taken over a fixed sample of `sample_size`
+of its entries, evenly spaced from a start that a generator of the monitor's own chooses: estimates, which keep
+the cost of a step small (max |g| is the sample's largest, below the true one); ``sample_size=None`` makes them
+exact, and costs several times as much. Detached, the monitor costs nothing: no hook stays behind.
 """
 
 from __future__ import annotations
@@ -216,9 +216,9 @@ class GradientMonitor:
     `fit` in ``callbacks=[...]`` (which attaches it for the run). A step is one backward pass that reaches the
     model's parameters; in `fit` it is fit's optimizer step, so the numbers agree with ``FitState.step``.
 
-    - `sample_size`: a parameter with more entries than this gets its mean |g|, max |g|, update ratio and
-      histograms from a fixed random sample of this many entries (an estimate); None takes every entry (exact,
-      slower). The gradient norm and the weight norm are always exact.
+    - `sample_size`: a parameter with more entries than this gets its mean |g|, max |g|, weight norm, update
+      ratio and histograms from a fixed, evenly spaced sample of this many entries (estimates); None takes every
+      entry (exact, slower). The gradient norm is always exact.
     - `dead_window`: a ReLU unit is dead, and a sigmoid or tanh unit saturated, when it has been so for each of
       the last `dead_window` samples it saw: the whole batch when batches are at least that big, the last few
       batches when they are smaller (a batch of one image says nothing alone).
@@ -1656,7 +1656,10 @@ class _Judge:
         span = _steps_text(self.range_of(held))
         if count == total:
             return f"all {total} {among}, {span}" if total > 1 else span
-        return f"{count} of {total} {among} ({count / total:.0%}), {span}"
+        share = f"{count / total:.0%}"
+        if share in ("0%", "100%"):  # 1344 of 1347 is not 100%
+            share = f"{count / total:.1%}"
+        return f"{count} of {total} {among} ({share}), {span}"
 
 
 def _steps_text(span: tuple[int, int]) -> str:
