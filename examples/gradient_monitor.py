@@ -171,17 +171,23 @@ def pictures(name: str, model: nn.Module, monitor: GradientMonitor, out_dir: Pat
     return written
 
 
-def main(out_dir: Path, names: Any = None) -> None:
-    """Train each run (all by default), print its accuracy and findings, write its pictures into `out_dir`."""
+def main(out_dir: Path, names: Any = None) -> dict[str, GradientMonitor]:
+    """Train each run (all by default), print its accuracy and findings, write its pictures into `out_dir`.
+
+    Returns each run's monitor, by name.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
+    monitors = {}
     for name in names or RUNS:
         model, monitor, accuracy = train(name)
+        monitors[name] = monitor
         print(f"{name}: {RUNS[name].title}")
         print(f"test accuracy {accuracy:.3f}")
         print(monitor.report())
         for path in pictures(name, model, monitor, out_dir):
             print(f"  wrote {path.name}")
         print()
+    return monitors
 
 
 if __name__ == "__main__":

@@ -87,11 +87,11 @@ def interop_missing() -> str | None:
     return None
 
 
-def test_there_is_a_notebook_per_tutorial_and_one_for_graphs():
+def test_there_is_a_notebook_per_tutorial_and_one_for_graphs_and_monitoring():
     names = {path.stem for path in NOTEBOOKS}
     tutorials = {path.stem for path in EXAMPLES.glob("tutorial_*.py")}
     assert tutorials, "no tutorial examples found"
-    assert names == tutorials | {"graphs", "moving_on"}
+    assert names == tutorials | {"graphs", "moving_on", "monitoring"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
@@ -131,6 +131,12 @@ def test_notebook_runs_without_errors(path: Path, kernel_specs: KernelSpecManage
         assert len(svgs) == 3, f"graphs.ipynb should show three graphs inline, showed {len(svgs)}"
         assert all("<svg" in svg for svg in svgs)
         assert any("0.weight" in svg for svg in svgs), "the parameters' names are missing from the pictures"
+    if path.stem == "monitoring":
+        text = "".join(output.get("text", "") for output in outputs_of(notebook))
+        pictures = [output for output in outputs_of(notebook) if "image/png" in output.get("data", {})]
+        assert len(pictures) >= 5, f"monitoring.ipynb should show its pictures inline, showed {len(pictures)}"
+        assert "gradient monitor: no findings (1347 recorded steps" in text  # tutorial 001's network
+        assert "vanishing gradient: 0 (Linear)" in text and "dead units: 1 (ReLU)" in text
     if path.stem == "moving_on":
         text = "".join(output.get("text", "") for output in outputs_of(notebook))
         assert "gradients agree with finite differences: True" in text
