@@ -331,7 +331,6 @@ class GradientMonitor:
         self._received = np.ones((_INITIAL_ROWS, count), dtype=bool)  # False: the parameter had no gradient
         self._awaiting_update: int | None = None  # the row whose update ratio waits for the weights after the step
         self._weights_then: np.ndarray | None = None  # the weights' samples before that update
-        self._weights_then_squared: np.ndarray | None = None
         self._sites: dict[tuple[int, int], _Site] = {}
         self._ones: dict[tuple[int, np.dtype], np.ndarray] = {}
         self._site_list: list[_Site] = []
@@ -465,7 +464,7 @@ class GradientMonitor:
         return buffer
 
     def _settle_update(self, weights: np.ndarray | None = None) -> None:
-        """The update ratio of the step awaiting it: |weights now - weights then| / |weights then|, per parameter."""
+        """The update of the step awaiting it: the sum of (weights now - weights then) squared, per parameter."""
         if weights is None:
             weights = self._sample_weights()
         row = self._awaiting_update
@@ -473,19 +472,17 @@ class GradientMonitor:
         change = self._scratch
         np.subtract(weights, self._weights_then, out=change)
         np.multiply(change, change, out=change)
-        squared = np.add.reduceat(change, self._starts)
-        if self._weights_then_zero:  # weights all zero (a bias at its start): the ratio is inf, or NaN
-            with np.errstate(divide="ignore", invalid="ignore"):
-                squared /= self._weights_then_squared
-        else:
-            squared /= self._weights_then_squared
-        np.sqrt(squared, out=self._records[row, _UPDATE_RATIO])
+        np.add.reduceat(change, self._starts, out=self._records[row, _UPDATE_RATIO])
 
     def _record(self, grads: list[Any], weights: np.ndarray) -> None:
-        """One recorded step: every statistic but the update ratio, which the next step settles."""
+        """One recorded step: every statistic but the update, which the next step settles.
+
+        The records hold sums, the fewest numpy calls per step: squared norms, sums of |g|, the largest |g|, sums
+        of squared weights and of squared changes. `_values` turns them into norms, means and ratios when read.
+        """
         row = self._new_row()
         block = self._records[row]
-        grad_norm = block[_GRAD_NORM]
+        squares = block[_GRAD_NORM]
         pieces: list[Any] = [None] * len(self._params)  # local: views that must not outlive the step
         for slot, grad in enumerate(grads):
             if grad is None:
@@ -495,34 +492,45 @@ class GradientMonitor:
             if type(grad) is not np.ndarray:  # a Tensor, after backward(create_graph=True)
                 grad = grad.data
             grad = grad.reshape(-1)
-            grad_norm[slot] = grad.dot(grad)  # squared for now
+            squares[slot] = grad.dot(grad)  # exact, as numpy.linalg.norm computes it (before its square root)
             index = self._sample_index[slot]
             pieces[slot] = grad if index is None else grad[index]
         for slot in self._empty_slots:
             pieces[slot] = self._nan_piece
-        # Exact, and equal to numpy.linalg.norm(grad): the square root of the dot product, rounded to the
-        # gradient's precision (rounding float64's square root to float32 gives float32's).
-        np.sqrt(grad_norm, out=grad_norm)
-        if self._single_slots is not None:
-            grad_norm[self._single_slots] = grad_norm[self._single_slots].astype(np.float32)
         gradients, scratch, starts = self._gradient_buffer, self._scratch, self._starts
         np.concatenate(pieces, out=gradients)
         np.abs(gradients, out=scratch)
-        np.divide(np.add.reduceat(scratch, starts), self._lengths, out=block[_MEAN_ABS])
+        np.add.reduceat(scratch, starts, out=block[_MEAN_ABS])
         np.maximum.reduceat(scratch, starts, out=block[_MAX_ABS])
         np.multiply(weights, weights, out=scratch)
-        squared = np.add.reduceat(scratch, starts)
-        # Exact for a parameter taken whole; for a sampled one, the sample's sum scaled to the whole parameter.
-        np.sqrt(squared * self._scale, out=block[_WEIGHT_NORM])
-        self._weights_then, self._weights_then_squared = weights, squared
-        self._weights_then_zero = np.count_nonzero(squared) < len(squared)
+        np.add.reduceat(scratch, starts, out=block[_WEIGHT_NORM])
+        self._weights_then = weights
         self._awaiting_update = row
         for site in self._site_list:
             if site.pending is not None:
                 site.rows.append(row)
                 site.values.append(site.pending)
                 site.pending = None
-        self._keep_histogram(row)
+        if row % self._histogram_stride == 0:
+            self._keep_histogram()
+
+    def _values(self) -> np.ndarray:
+        """The records as the statistics they are, (steps, statistics, parameters): norms, means, ratios."""
+        raw = self._records[: self._rows]
+        values = np.empty_like(raw)
+        with np.errstate(divide="ignore", invalid="ignore"):  # weights all zero (a bias at its start): inf or NaN
+            # The square root of the dot product, rounded to the gradient's precision: numpy.linalg.norm(grad),
+            # to the last bit (rounding float64's square root of a float32 to float32 gives float32's).
+            np.sqrt(raw[:, _GRAD_NORM], out=values[:, _GRAD_NORM])
+            if self._single_slots is not None:
+                values[:, _GRAD_NORM, self._single_slots] = values[:, _GRAD_NORM, self._single_slots].astype(np.float32)
+            np.divide(raw[:, _MEAN_ABS], self._lengths, out=values[:, _MEAN_ABS])
+            values[:, _MAX_ABS] = raw[:, _MAX_ABS]
+            # Exact for a parameter taken whole; for a sampled one, the sample's sum scaled to the whole parameter.
+            np.sqrt(raw[:, _WEIGHT_NORM] * self._scale, out=values[:, _WEIGHT_NORM])
+            # Over the same entries, so the sample's scale cancels.
+            np.sqrt(raw[:, _UPDATE_RATIO] / raw[:, _WEIGHT_NORM], out=values[:, _UPDATE_RATIO])
+        return values
 
     def _new_row(self) -> int:
         row = self._rows
@@ -534,14 +542,13 @@ class GradientMonitor:
         self._rows = row + 1
         return row
 
-    def _keep_histogram(self, row: int) -> None:
-        """Keep this step's gradient samples when the step is one of the evenly spread ones."""
-        if row % self._histogram_stride == 0:
-            self._histograms.append((self._step, self._gradient_buffer.astype(np.float32)))
-            if len(self._histograms) > self.histogram_steps:
-                # Full: keep every other one, and from now on every other row's, so the kept ones stay even.
-                self._histograms = self._histograms[::2]
-                self._histogram_stride *= 2
+    def _keep_histogram(self) -> None:
+        """Keep this step's gradient samples: it is one of the evenly spread steps."""
+        self._histograms.append((self._step, self._gradient_buffer.astype(np.float32)))
+        if len(self._histograms) > self.histogram_steps:
+            # Full: keep every other one, and from now on every other row's, so the kept ones stay even.
+            self._histograms = self._histograms[::2]
+            self._histogram_stride *= 2
 
     def _on_activation(self, module: Module, args: tuple, output: Any) -> None:
         """After an activation module's forward: count its dead (or saturated) units."""
@@ -559,7 +566,7 @@ class GradientMonitor:
         if samples >= self.dead_window:  # this batch alone decides
             site.quiet = None
             if sampled:
-                site.pending = np.count_nonzero(self._quiet_units(site, data)) / units
+                site.pending = self._quiet_count(site, data) / units
             return
         # Small batches: count, per unit, the samples in a row it has been quiet, across batches.
         quiet_now = self._quiet_units(site, data)
@@ -567,6 +574,27 @@ class GradientMonitor:
         site.quiet = counts = np.where(quiet_now, samples if counts is None else counts + samples, 0)
         if sampled:
             site.pending = np.count_nonzero(counts >= self.dead_window) / units
+
+    def _quiet_count(self, site: _Site, data: np.ndarray) -> int:
+        """How many units were dead or saturated for every sample: `_quiet_units`, counted with fewer calls."""
+        if data.ndim != 2:
+            return int(np.count_nonzero(self._quiet_units(site, data)))
+        ones = self._ones_for(data)
+        if site.kind == "relu":
+            return data.shape[1] - int(np.count_nonzero(ones.dot(data)))
+        closeness = site.closeness(data)
+        candidates = np.flatnonzero(ones.dot(closeness) <= data.shape[0] * site.threshold)
+        if not candidates.size:  # the common case: no unit is anywhere near saturated
+            return 0
+        return int(np.count_nonzero(closeness[:, candidates].max(axis=0) <= site.threshold))
+
+    def _ones_for(self, data: np.ndarray) -> np.ndarray:
+        """A vector of ones to sum a batch's rows with, in the batch's size and dtype (made once)."""
+        key = (data.shape[0], data.dtype)
+        ones = self._ones.get(key)
+        if ones is None:
+            ones = self._ones[key] = np.ones(data.shape[0], dtype=data.dtype)
+        return ones
 
     def _quiet_units(self, site: _Site, data: np.ndarray) -> np.ndarray:
         """Which units were dead (ReLU: zero) or saturated (sigmoid, tanh: near a bound) for every sample."""
@@ -578,9 +606,7 @@ class GradientMonitor:
             return (closeness.max(axis=axis) if axis is not None else closeness) <= site.threshold
         # A batch of vectors: sums over the batch by a matrix-vector product, several times faster than numpy's
         # reductions along the first axis.
-        ones = self._ones.get((data.shape[0], data.dtype))
-        if ones is None:
-            ones = self._ones[(data.shape[0], data.dtype)] = np.ones(data.shape[0], dtype=data.dtype)
+        ones = self._ones_for(data)
         if site.kind == "relu":
             return ones.dot(data) == 0  # outputs are >= 0: a unit sums to zero only when it is zero throughout
         # closeness >= 0 is small only near a bound; a unit whose sum is above samples * threshold is not saturated
@@ -633,7 +659,7 @@ class GradientMonitor:
         return [site.kind for site in self._site_list]
 
     def _statistic(self, index: int) -> np.ndarray:
-        return self._records[: self._rows, index].copy()
+        return self._values()[:, index]
 
     @property
     def grad_norm(self) -> np.ndarray:
@@ -691,9 +717,10 @@ class GradientMonitor:
         """
         if name in self._names:
             column = self._names.index(name)
+            values = self._values()
             result = {"step": self.steps}
             for index, statistic in enumerate(_STATISTICS):
-                result[statistic] = self._records[: self._rows, index, column].copy()
+                result[statistic] = values[:, index, column].copy()
             return result
         for column, site in enumerate(self._site_list):
             if site.name == name:
@@ -712,9 +739,10 @@ class GradientMonitor:
         """
         averages = {}
         received = self._received[: self._rows]
+        every = self._values()
         for column, name in enumerate(self._names):
             rows = received[:, column]
-            values = self._records[: self._rows, :, column][rows]
+            values = every[:, :, column][rows]
             entry: dict[str, float] = {"steps": int(rows.sum())}
             for index, statistic in enumerate(_STATISTICS):
                 finite = values[:, index][np.isfinite(values[:, index])]
@@ -770,7 +798,6 @@ class GradientMonitor:
             "received": self._received[:rows].copy(),
             "awaiting_update": self._awaiting_update,
             "weights_then": None if self._weights_then is None else self._weights_then.copy(),
-            "weights_then_squared": None if self._weights_then_squared is None else self._weights_then_squared.copy(),
             "output_slot": self._output_slot,
             "sites": [
                 {
@@ -849,8 +876,7 @@ class GradientMonitor:
         awaiting = state["awaiting_update"]
         awaiting = None if awaiting is None else int(awaiting)
         weights_then = _optional_array(state["weights_then"], (self._total,))
-        weights_then_squared = _optional_array(state["weights_then_squared"], (count,))
-        if awaiting is not None and (not 0 <= awaiting < rows or weights_then is None or weights_then_squared is None):
+        if awaiting is not None and (not 0 <= awaiting < rows or weights_then is None):
             raise ValueError("its pending update does not fit its records")
         output_slot = state["output_slot"]
         output_slot = None if output_slot is None else int(output_slot)
@@ -904,8 +930,6 @@ class GradientMonitor:
             "_received": full_received,
             "_awaiting_update": awaiting,
             "_weights_then": None if weights_then is None else self._own_weight_buffer(weights_then),
-            "_weights_then_squared": weights_then_squared,
-            "_weights_then_zero": weights_then_squared is not None and not weights_then_squared.all(),
             "_output_slot": output_slot,
             "_sites": sites,
             "_site_list": site_list,
@@ -956,13 +980,14 @@ class GradientMonitor:
         membership = np.zeros((len(self._params), len(self._layer_names)))
         membership[np.arange(len(self._params)), self._layer_of] = 1.0
         received = self._received[:rows]
-        norms = self._records[:rows, _GRAD_NORM]
+        values = self._values()
+        norms = values[:, _GRAD_NORM]
         with np.errstate(over="ignore", invalid="ignore"):
             squares = np.where(received, norms * norms, 0.0)
             has = (received @ membership) > 0
             grad_norm = np.where(has, np.sqrt(squares @ membership), np.nan)
-            weight = self._records[:rows, _WEIGHT_NORM]
-            change = self._records[:rows, _UPDATE_RATIO] * weight
+            weight = values[:, _WEIGHT_NORM]
+            change = values[:, _UPDATE_RATIO] * weight
             usable = received & np.isfinite(change) & (weight > 0)
             change_squares = np.where(usable, change * change, 0.0) @ membership
             weight_squares = np.where(usable, weight * weight, 0.0) @ membership
@@ -1052,7 +1077,7 @@ class GradientMonitor:
         """NaN or inf gradients, and parameters that never received one, per layer."""
         found = []
         received = self._received[: self._rows]
-        broken_each = received & ~np.isfinite(self._records[: self._rows, _GRAD_NORM])
+        broken_each = received & ~np.isfinite(self._values()[:, _GRAD_NORM])
         everywhere = np.ones(self._rows, dtype=bool)
         span = judge.range_of(everywhere)
         for layer in range(len(self._layer_names)):
