@@ -96,6 +96,14 @@ def test_the_thresholds_on_the_page_are_the_modules():
     assert defaults["histogram_steps"] == 32 and "`histogram_steps` (32)" in PAGE
 
 
+def test_the_memory_the_page_quotes_is_the_records():
+    from tinygrad_nn import nn
+
+    monitor = monitor_module.GradientMonitor(nn.Linear(3, 2))
+    per_parameter_and_step = (monitor._records.nbytes + monitor._received.nbytes) / (len(monitor._row_steps) * 2)
+    assert per_parameter_and_step == 41 and "41 bytes per parameter and recorded\nstep" in PAGE
+
+
 def test_the_overhead_benchmark_runs_and_reports_every_candidate():
     benchmark = import_from("benchmarks", "monitor_overhead")
     rows = benchmark.run(rounds=0.05)

@@ -214,7 +214,8 @@ class GradientMonitor:
     ``GradientMonitor(model, every=1)`` records at every `every`-th backward pass (the first included) once
     attached: by ``with GradientMonitor(model) as monitor:``, by `attach` and `detach`, or by passing it to
     `fit` in ``callbacks=[...]`` (which attaches it for the run). A step is one backward pass that reaches the
-    model's parameters; in `fit` it is fit's optimizer step, so the numbers agree with ``FitState.step``.
+    model's parameters; in `fit` it is fit's optimizer step, so the numbers agree with ``FitState.step`` (a
+    resumed run included; a monitor used for a second run goes on counting from the first).
 
     - `sample_size`: a parameter with more entries than this gets its mean |g|, max |g|, weight norm, update
       ratio and histograms from a fixed, evenly spaced sample of this many entries (estimates); None takes every
