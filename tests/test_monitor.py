@@ -318,6 +318,9 @@ def test_one_activation_module_used_at_two_widths_counts_each_width_apart():
     assert monitor.activation_names == ["act (8 units)", "act (4 units)"]
     assert monitor.activation_fraction[0].tolist() == [1.0, 0.5]
     assert monitor.history("act (8 units)")["dead_fraction"].tolist() == [1.0]
+    (dead,) = [finding for finding in monitor.findings() if finding.kind == "dead_units"]
+    assert dead.layer == "act" and dead.parameters == ("first.weight", "first.bias")  # the layer that feeds it
+    assert str(dead).startswith("dead units: act (8 units) (ReLU), after first (Linear): 100% of its 8 units")
 
 
 def test_images_count_channels_over_the_batch_and_positions():

@@ -98,8 +98,9 @@ def test_a_relu_layer_with_its_bias_pushed_very_negative_is_dead_and_so_is_the_g
     model[2].bias.data[...] = -100.0
     found = fit(model, optim.Adam(model.parameters(), lr=1e-3)).findings()
     (dead,) = about(found, "dead_units")
-    assert dead.layer == "3" and dead.parameters == () and dead.value == 1.0
-    assert "dead units: 3 (ReLU): 100% of its 32 units output zero for every sample" in str(dead)
+    assert dead.layer == "3" and dead.value == 1.0
+    assert dead.parameters == ("2.weight", "2.bias")  # the layer that feeds it, whose bias is at fault
+    assert "dead units: 3 (ReLU), after 2 (Linear): 100% of its 32 units output zero for every sample" in str(dead)
     assert [finding.layer for finding in about(found, "zero_gradient")] == ["0", "2"]
     assert all(finding.layer != "4" for finding in found)  # the output layer still learns (its bias)
     assert "1" not in [finding.layer for finding in about(found, "dead_units")]

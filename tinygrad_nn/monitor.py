@@ -146,7 +146,19 @@ class _Site:
     step, `rows` the record row of each.
     """
 
-    __slots__ = ("centre", "kind", "module_name", "name", "pending", "quiet", "rows", "threshold", "units", "values")
+    __slots__ = (
+        "centre",
+        "feeder",
+        "kind",
+        "module_name",
+        "name",
+        "pending",
+        "quiet",
+        "rows",
+        "threshold",
+        "units",
+        "values",
+    )
 
     def __init__(self, module_name: str, kind: str, centre: float, half: float, tolerance: float, units: int) -> None:
         self.module_name = module_name
@@ -161,6 +173,7 @@ class _Site:
         self.pending: float | None = None  # the fraction of the step being recorded
         self.rows: list[int] = []
         self.values: list[float] = []
+        self.feeder: str | None = None  # the layer (with parameters) whose output the module gets, when known
 
     def closeness(self, data: np.ndarray) -> np.ndarray:
         """How far from its bounds each output is (see `threshold`): x (1 - x) for a sigmoid, 1 - x**2 for tanh."""
@@ -181,8 +194,8 @@ class Finding:
     - `kind`: ``"vanishing"``, ``"exploding"``, ``"nonfinite"``, ``"zero_gradient"``, ``"dead_units"``,
       ``"saturated_units"``, ``"update_ratio"``, ``"not_updated"`` or ``"no_gradient"``.
     - `layer`: the dotted name of the module concerned (``"0"``, ``"encoder.fc1"``; the model's class name for
-      parameters of the model itself); `parameters`: the parameters concerned, by dotted name (empty for an
-      activation module).
+      parameters of the model itself); `parameters`: the parameters concerned, by dotted name (for dead or
+      saturated units, those of the layer that feeds the activation module, when the graph tells).
     - `steps`: the first and last recorded step at which the condition held.
     - `figure`: the method whose picture shows it (``"plot_history"``, ``"plot_flow"``).
     - `value`: the number behind the verdict (a ratio, a fraction, a norm); `message`: the verdict in words,
@@ -263,6 +276,7 @@ class GradientMonitor:
         self._params = [parameter for _, parameter in named]
         self._shapes = [tuple(parameter.shape) for parameter in self._params]
         modules = dict(model.named_modules())
+        self._module_names = {id(module): name for name, module in modules.items()}
         layer_names: list[str] = []
         self._layer_of: list[int] = []
         for name in self._names:
@@ -562,7 +576,7 @@ class GradientMonitor:
         samples, units = (shape[0], shape[1]) if len(shape) > 1 else (1, shape[0])
         site = self._sites.get((id(module), units))
         if site is None:
-            site = self._new_site(module, units)
+            site = self._new_site(module, units, args)
         sampled = not self._step % self.every  # the coming backward is step self._step + 1
         if samples >= self.dead_window:  # this batch alone decides
             site.quiet = None
@@ -619,9 +633,16 @@ class GradientMonitor:
             quiet[candidates] = closeness[:, candidates].max(axis=0) <= site.threshold
         return quiet
 
-    def _new_site(self, module: Module, units: int) -> _Site:
+    def _new_site(self, module: Module, units: int, args: tuple) -> _Site:
         name, kind, centre, half = self._site_keys[id(module)]
         site = _Site(name, kind, centre, half, self.saturation_tolerance, units)
+        # The layer whose output this is (a Linear before its ReLU): its weights decide which units die. The op
+        # that made the input knows the module call it ran in.
+        node = args[0].grad_fn if args and isinstance(args[0], Tensor) else None
+        scope = getattr(node, "scope", None)
+        feeder = self._module_names.get(id(scope[0])) if scope else None
+        if feeder is not None and feeder in self._layer_names:
+            site.feeder = feeder
         widths = [other for other in self._site_list if other.module_name == name]
         if widths:  # one module at several widths: each width its own site, named by it
             for other in [*widths, site]:
@@ -809,6 +830,7 @@ class GradientMonitor:
                     "values": np.asarray(site.values, dtype=np.float64),
                     "quiet": None if site.quiet is None else site.quiet.copy(),
                     "pending": site.pending,
+                    "feeder": site.feeder,
                 }
                 for site in self._site_list
             ],
@@ -906,6 +928,10 @@ class GradientMonitor:
                 raise ValueError(f"its counts of {module_name} do not fit its records")
             site.quiet = _optional_array(entry["quiet"], (units,), np.int64)
             site.pending = None if entry["pending"] is None else float(entry["pending"])
+            feeder = entry.get("feeder")
+            if feeder is not None and feeder not in self._layer_names:
+                raise ValueError(f"its module {module_name} is fed by a layer {feeder!r} this model does not have")
+            site.feeder = feeder
             sites[(module_ids[module_name], units)] = site
             site_list.append(site)
         for site in site_list:  # names as _new_site gives them
@@ -1296,15 +1322,20 @@ class GradientMonitor:
             kind = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh"}[site.kind]
             bounds = "0 or 1" if site.kind == "sigmoid" else "-1 or 1"
             what = "output zero" if relu else f"are within {self.saturation_tolerance:g} of {bounds}"
+            after, names = "", ()
+            if site.feeder is not None:
+                layer = self._layer_names.index(site.feeder)
+                after = f", after {self._layer_text(layer)}"
+                names = tuple(name for name, owner in zip(self._names, self._layer_of) if owner == layer)
             found.append(
                 Finding(
                     "dead_units" if relu else "saturated_units",
                     site.module_name or type(self.model).__name__,
-                    (),
+                    names,
                     judge.range_of(held),
                     "plot_history",
                     median,
-                    f"{'dead' if relu else 'saturated'} units: {site.name} ({kind}): {median:.0%} of its "
+                    f"{'dead' if relu else 'saturated'} units: {site.name} ({kind}){after}: {median:.0%} of its "
                     f"{site.units} units {what} for every sample (at least {self.dead_window} in a row; median; "
                     f"more than {limit:.0%} in {judge.describe(held, defined)}; plot_history)",
                 )
