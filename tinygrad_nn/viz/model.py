@@ -218,6 +218,9 @@ class GraphModel:
       them: zero, NaN/inf, or vanishing (norm below `vanishing_ratio` times the largest in the graph).
     - `fold_repeats`: fold runs of at least this many identical blocks (same class, same parameter shapes,
       consecutive in a `Sequential` or `ModuleList`) into one container each; 0 folds nothing.
+    - `monitor`: a `GradientMonitor` that watched the model in training: the parameters it watched get its mean
+      gradient norms and its verdicts instead of one step's, and `module_notes` its verdicts on activation
+      modules (dead or saturated units).
     """
 
     def __init__(
