@@ -25,7 +25,10 @@ BENCHMARKS = {
     "hvp": "7. A Hessian-vector product of the 784-100-10 sigmoid MLP's loss (batch 64, float32)",
     "conv": "8. The CNN's layers, forward and backward, batch 64 (float32)",
     "cnn_epoch": "9. One epoch of the default CNN on Fashion-MNIST (batch 64, float32)",
+    "monitor_overhead": "10. What the gradient monitor costs a training step, batch 64",
 }
+# Benchmarks that PyTorch takes no part in: run once, without it.
+WITHOUT_TORCH = ("memory", "monitor_overhead")
 MODES = {
     "off": "without PyTorch in the process",
     "default": "PyTorch with its default threads",
@@ -65,7 +68,9 @@ def main(names: list[str]) -> None:
     print(f"Measured {datetime.date.today()} on {machine()}; command: `make bench` (`python benchmarks/run_all.py`).\n")
     for name in names or BENCHMARKS:
         print(f"### {BENCHMARKS[name]}\n")
-        for mode in ["off"] if name == "memory" else [m for m in modes if not (name == "mlp_epoch" and m == "off")]:
+        for mode in (
+            ["off"] if name in WITHOUT_TORCH else [m for m in modes if not (name == "mlp_epoch" and m == "off")]
+        ):
             both = " (and numpy's BLAS on one thread)" if mode == "1" and name in BOTH_ON_ONE_THREAD else ""
             print(f"{MODES[mode]}{both}:\n")
             print(run(name, mode))

@@ -84,6 +84,7 @@ PAGES: dict[str, tuple[str, ...]] = {
 NOT_RUN = {
     "docs/cnn.md": "tests/test_cnn.py runs its blocks, compares their output and checks its tables against the run",
     "docs/changelog.md": "the changelog has no code",
+    "docs/monitoring.md": "tests/test_monitor_docs.py runs examples/gradient_monitor.py, whose output the page shows",
     "docs/performance.md": "benchmarks/README.md, included; its numbers are measurements (make bench)",
 }
 

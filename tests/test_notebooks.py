@@ -92,7 +92,7 @@ def test_there_is_a_notebook_per_tutorial_and_one_for_each_guide():
     names = {path.stem for path in NOTEBOOKS}
     tutorials = {path.stem for path in EXAMPLES.glob("tutorial_*.py")}
     assert tutorials, "no tutorial examples found"
-    assert names == tutorials | {"cnn", "graphs", "moving_on", "second_order"}
+    assert names == tutorials | {"cnn", "graphs", "monitoring", "moving_on", "second_order"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
@@ -139,6 +139,12 @@ def test_notebook_runs_without_errors(path: Path, kernel_specs: KernelSpecManage
         accuracies = [float(value) for value in re.findall(r"test accuracy (0\.\d+)", text)]
         assert len(accuracies) == 3 and accuracies[-1] > 0.75, accuracies
         assert "is a Dropout in training mode" in text and "eval mode, second order: True" in text
+    if path.stem == "monitoring":
+        text = "".join(output.get("text", "") for output in outputs_of(notebook))
+        pictures = [output for output in outputs_of(notebook) if "image/png" in output.get("data", {})]
+        assert len(pictures) >= 5, f"monitoring.ipynb should show its pictures inline, showed {len(pictures)}"
+        assert "gradient monitor: no findings (1347 recorded steps" in text  # tutorial 001's network
+        assert "vanishing gradient: 0 (Linear)" in text and "dead units: 1 (ReLU)" in text
     if path.stem == "moving_on":
         text = "".join(output.get("text", "") for output in outputs_of(notebook))
         assert "gradients agree with finite differences: True" in text

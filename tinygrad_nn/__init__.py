@@ -8,7 +8,7 @@
 (2,)
 """
 
-from . import data, func, models, nn, onnx, optim, training
+from . import data, func, models, monitor, nn, onnx, optim, training
 from .autograd import (
     AnomalyError,
     BackwardError,
@@ -42,6 +42,7 @@ from .creation import (
 )
 from .dtypes import get_default_dtype, set_default_dtype
 from .gradcheck import GradcheckError, GradcheckReport, GradcheckWarning, gradcheck, gradcheck_report, gradgradcheck
+from .monitor import GradientMonitor
 from .random import get_rng_state, manual_seed, set_rng_state
 from .serialization import load, load_metadata, save
 from .tensor import Tensor, cat, concatenate, maximum, minimum, stack, where
@@ -57,6 +58,7 @@ __all__ = [
     "GradcheckError",
     "GradcheckReport",
     "GradcheckWarning",
+    "GradientMonitor",
     "GraphExplorer",
     "GraphvizNotFoundError",
     "Tensor",
@@ -87,6 +89,7 @@ __all__ = [
     "maximum",
     "minimum",
     "models",
+    "monitor",
     "nn",
     "no_grad",
     "once_differentiable",

@@ -4,7 +4,8 @@
   test accuracy, writes the loss curve and the computation graph, and checks the model's gradients.
 - ``tutorials``: runs every tutorial network in ``examples/`` and prints what it published beside what we get.
 - ``train``: trains a model of `tinygrad_nn.models` on digits, Fashion-MNIST or MNIST, with a checkpoint after
-  every epoch (``--resume`` continues from it); saves weights, configuration and plots.
+  every epoch (``--resume`` continues from it); saves weights, configuration and plots. ``--monitor`` watches
+  the gradients with a `tinygrad_nn.monitor.GradientMonitor`, draws its three pictures and prints its findings.
 - ``graph``: draws the demo model (or a model saved by ``train``) on a real sample of its data set, as a picture
   or as the interactive explorer (``--out graph.html``).
 - ``export``: writes a model saved by ``train`` as ONNX (ONNX Runtime, Netron) or safetensors (PyTorch).
@@ -32,6 +33,7 @@ import numpy as np
 
 from . import data, models, nn, optim, training
 from .gradcheck import gradcheck_report
+from .monitor import GradientMonitor
 from .serialization import load, save
 from .tensor import Tensor
 
@@ -345,7 +347,11 @@ _SETTING_OPTIONS = {
     "seed": "--seed",
     "dtype": "--dtype",
     "shuffle": "--no-shuffle",
+    "monitor": "--monitor",
 }
+# What --monitor writes into --out.
+MONITOR_PICTURES = ("gradient_flow.png", "gradient_history.png", "gradient_histograms.png")
+MAX_MONITOR_EVERY = 1_000_000
 
 
 def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -357,7 +363,7 @@ def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def _fresh_settings(given: dict[str, Any]) -> dict[str, Any]:
     """Every setting of a new run: what was given, and each default (which may depend on the model)."""
-    settings = {"dataset": "digits", "model": "mlp", "seed": 0, "dtype": "float32", "shuffle": True}
+    settings = {"dataset": "digits", "model": "mlp", "seed": 0, "dtype": "float32", "shuffle": True, "monitor": None}
     settings.update({key: value for key, value in given.items() if value is not None and key in settings})
     recipe = models.RECIPES[settings["model"]]
     settings["hidden"] = list(recipe.default_hidden if given["hidden"] is None else given["hidden"])
@@ -429,7 +435,12 @@ def _checked_settings(config: dict[str, Any], path: Path) -> dict[str, Any]:
             bad(key, "a positive number" if positive else "a number >= 0")
     if not isinstance(config.get("shuffle"), bool):
         bad("shuffle", "true or false")
-    return {key: config[key] for key in _SETTING_OPTIONS}
+    monitor = config.get("monitor")  # runs from before --monitor existed have none
+    if monitor is not None and (isinstance(monitor, bool) or not isinstance(monitor, int)):
+        bad("monitor", "null or a whole number of steps")
+    if monitor is not None and not 1 <= monitor <= MAX_MONITOR_EVERY:
+        bad("monitor", f"null or a whole number from 1 to {MAX_MONITOR_EVERY:,}")
+    return {key: config.get(key) if key == "monitor" else config[key] for key in _SETTING_OPTIONS}
 
 
 def _resumed_settings(given: dict[str, Any], out_dir: Path, checkpoint: Path) -> dict[str, Any]:
@@ -450,7 +461,7 @@ def _resumed_settings(given: dict[str, Any], out_dir: Path, checkpoint: Path) ->
         saved = settings[key]
         if value is not None and (list(value) if key == "hidden" else value) != saved:
             option = _SETTING_OPTIONS[key]
-            shown = {"shuffle": "off" if saved else "on"}.get(key, saved)
+            shown = {"shuffle": "off" if saved else "on", "monitor": saved or "off"}.get(key, saved)
             raise CommandError(
                 f"--resume continues the run in {out_dir}, which used {option} {shown}; leave {option} out "
                 "(or start a new run in another --out folder)"
@@ -505,6 +516,8 @@ def command_train(args: argparse.Namespace) -> None:
     except ValueError as error:
         raise CommandError(f"--hidden: {error}") from None
     _output_folder(out_dir)  # every argument is sound: make sure the results can be written, before any work
+    if settings["monitor"]:
+        _need("matplotlib")  # for the monitor's pictures: say so now, not after training
     recipe = models.RECIPES[settings["model"]]
     dtype = np.dtype(settings["dtype"])
     (x_train, y_train), (x_test, y_test) = _load_dataset(settings["dataset"], args.data_root)
@@ -519,6 +532,8 @@ def command_train(args: argparse.Namespace) -> None:
     )
     test_loader = data.DataLoader(x_test, y_test, batch_size=2000)
     scheduler = _build_scheduler(settings, optimizer, len(train_loader))
+    # A callback with a state: fit saves it in each checkpoint, and --resume brings it back with the run.
+    monitor = GradientMonitor(model, every=settings["monitor"]) if settings["monitor"] else None
 
     print(f"{settings['dataset']}: {len(x_train)} training and {len(x_test)} test samples, {features} features, "
           f"{classes} classes")  # fmt: skip
@@ -526,8 +541,12 @@ def command_train(args: argparse.Namespace) -> None:
     momentum = f" momentum={settings['momentum']}" if settings["optimizer"] in ("sgd", "rmsprop") else ""
     schedule = {"cosine": "cosine-annealed", "onecycle": "one-cycle", "none": "constant"}[settings["schedule"]]
     epochs = f"{settings['epochs']} epoch{'s' if settings['epochs'] > 1 else ''}"
+    watched = ""
+    if settings["monitor"]:
+        every = "every step" if settings["monitor"] == 1 else f"every {settings['monitor']} steps"
+        watched = f", gradient monitor {every}"
     print(f"{settings['optimizer']}, {schedule} lr={settings['lr']}{momentum}, batch size {settings['batch_size']}, "
-          f"{epochs}, {dtype}")  # fmt: skip
+          f"{epochs}, {dtype}{watched}")  # fmt: skip
     earlier_checkpoint = not args.resume and checkpoint.is_file()
     if earlier_checkpoint:
         print(f"(replacing the checkpoint of an earlier run in {out_dir}; --resume would have continued it)")
@@ -547,6 +566,7 @@ def command_train(args: argparse.Namespace) -> None:
             val_loader=test_loader,
             val_name="test",
             scheduler=scheduler,
+            callbacks=[monitor] if monitor is not None else [],
             checkpoint_dir=out_dir,
             resume=args.resume,
             metadata=run_settings,  # what --resume rebuilds the run from
@@ -566,6 +586,10 @@ def command_train(args: argparse.Namespace) -> None:
     config.update(status="finished", test_accuracy=history.metrics["test_accuracy"], train_seconds=train_seconds)
     _write_json(out_dir / "config.json", config)
     paths = save_curves(history, out_dir, f"{settings['model']} on {settings['dataset']}", len(train_loader))
+    if monitor is not None:
+        flow, history_picture, histograms = (out_dir / name for name in MONITOR_PICTURES)
+        paths += [monitor.plot_flow(flow), monitor.plot_history(history_picture), monitor.plot_histograms(histograms)]
+        print(monitor.report())
     print(
         f"test accuracy {history.metrics['test_accuracy'][-1]:.4f}; training took {train_seconds:.1f} s "
         f"(all in {time.perf_counter() - start:.1f} s)"
@@ -844,6 +868,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue the run in --out from its last checkpoint, with its settings",
+    )
+    train.add_argument(
+        "--monitor",
+        nargs="?",
+        const=1,
+        default=None,
+        type=_positive(int, MAX_MONITOR_EVERY),
+        metavar="EVERY",
+        help="watch the gradients every step (or every EVERY steps): write gradient_flow.png, "
+        "gradient_history.png and gradient_histograms.png, and print the findings",
     )
     train.set_defaults(run=command_train)
 

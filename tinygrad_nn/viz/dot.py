@@ -26,6 +26,7 @@ from .model import (
     read_fold_repeats,
     read_max_depth,
     read_model,
+    read_monitor,
     read_names,
     read_roots,
     read_vanishing_ratio,
@@ -49,6 +50,7 @@ def draw_graph(
     rankdir: str = "TB",
     vanishing_ratio: float | None = style.VANISHING_RATIO,
     legend: bool = True,
+    monitor: Any = None,
 ) -> graphviz.Digraph:
     """Draw the graph that computed `root` (a Tensor, or a list of Tensors) as a `graphviz.Digraph`.
 
@@ -76,6 +78,10 @@ def draw_graph(
       shapes in and out and the range of the blocks' gradient norms. An integer sets the shortest run to fold;
       False folds nothing. Needs `model`.
     - `rankdir`: "TB" (output at the bottom), "LR", "BT" or "RL". `legend`: False leaves the legend out.
+    - `monitor`: a `GradientMonitor` (tinygrad_nn.monitor) that watched the model in training: each parameter
+      is then noted and coloured by its mean gradient norm over the recorded steps and the monitor's verdicts
+      (vanishing, zero, exploding, NaN/inf), not by this one step's, and an activation module with most units
+      dead or saturated gets its cluster marked. `model` defaults to the monitor's.
 
     ``graph.source`` is the DOT text, which needs no Graphviz program; in Jupyter the returned graph shows
     inline; `render_graph` writes it as a picture::
@@ -88,6 +94,9 @@ def draw_graph(
     caller = "draw_graph"
     roots = read_roots(root, caller)
     model = read_model(model, caller)
+    monitor = read_monitor(monitor, model, caller)
+    if model is None and monitor is not None:
+        model = monitor.model
     max_depth = read_max_depth(max_depth, caller)
     if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
         raise ValueError(f"{caller}: max_nodes must be None or an integer >= 1, got {max_nodes!r}")
@@ -100,6 +109,7 @@ def draw_graph(
         show_grads=show_grads,
         vanishing_ratio=read_vanishing_ratio(vanishing_ratio, caller),
         fold_repeats=read_fold_repeats(fold_repeats, caller),
+        monitor=monitor,
     )
     return _DotWriter(graph_model, max_depth, max_nodes).write(show_data=show_data, rankdir=rankdir, legend=legend)
 
@@ -223,13 +233,17 @@ class _DotWriter:
             node_id = self.unit_ids[id(unit)]
             if isinstance(unit, OpInfo):
                 self.kinds.add("op")
-                self._place(unit.container, node_id, _op_label(unit), _op_style())
+                note, problem = self._op_note(unit)
+                if problem:
+                    self.problems.add(problem)
+                self._place(unit.container, node_id, _op_label(unit, note, problem), _op_style(problem))
             else:
                 summary = self.model.summary(unit)
                 self.kinds.add(unit.kind if unit.kind == "fold" else "module")
-                if summary.problem:
-                    self.problems.add(summary.problem)
-                self._place(unit.parent, node_id, self._box_label(unit), _box_style(unit, summary.problem))
+                problem = style.worst_problem([summary.problem, self._module_note(unit)[1]])
+                if problem:
+                    self.problems.add(problem)
+                self._place(unit.parent, node_id, self._box_label(unit), _box_style(unit, problem))
 
     def _drawn(self, tensor: TensorInfo) -> bool:
         """A tensor is drawn when its container is visible and it comes from a drawn op, a leaf or is a root."""
@@ -325,6 +339,13 @@ class _DotWriter:
         subgraphs: dict[int, graphviz.Digraph] = {}
         for number, (key, container) in enumerate(self.clusters.items()):
             title = _line(container.title, size=style.SMALL_FONT_SIZE, colour=style.TEXT)
+            attributes = {"color": style.CLUSTER_BORDER}
+            note, problem = self._module_note(container)
+            if note is not None and not self._single_op(container):  # a monitor's verdict on the module
+                title += "<br/>" + _line("⚠ " + note, size=style.TINY_FONT_SIZE, colour=_note_colour(problem))
+                attributes = {"color": style.PROBLEMS[problem].colour, "penwidth": "2.5"} if problem else attributes
+                if problem:
+                    self.problems.add(problem)
             subgraph = graphviz.Digraph(
                 f"cluster_{number}",
                 graph_attr={
@@ -333,8 +354,8 @@ class _DotWriter:
                     "labelloc": "t",
                     "style": "rounded,filled",
                     "fillcolor": style.CLUSTER_FILLS[container.level % len(style.CLUSTER_FILLS)],
-                    "color": style.CLUSTER_BORDER,
                     "margin": "10",
+                    **attributes,
                 },
             )
             self._write_members(subgraph, key)
@@ -342,6 +363,23 @@ class _DotWriter:
         for key in sorted(subgraphs, key=lambda k: -self.clusters[k].level):  # stable: siblings keep their order
             parent = self.clusters[key].parent
             (graph if parent is None else subgraphs[id(parent)]).subgraph(subgraphs[key])
+
+    def _module_note(self, container: Container) -> tuple[str | None, str | None]:
+        """A monitor's note and problem for a module call (None, None for none, and for a fold)."""
+        if container.kind != "call" or container.module is None:
+            return None, None
+        return self.model.module_notes.get(id(container.module), (None, None))
+
+    @staticmethod
+    def _single_op(container: Container) -> bool:
+        """A module call of one op and nothing else (an activation): its op carries the module's note."""
+        return len(container.ops) == 1 and not container.children
+
+    def _op_note(self, op: OpInfo) -> tuple[str | None, str | None]:
+        """The monitor's note on the module call that is this op alone, drawn on the op (not over the edge above)."""
+        if op.call is None or op.container is not op.call or not self._single_op(op.call):
+            return None, None
+        return self._module_note(op.call)
 
     def _write_members(self, subgraph: graphviz.Digraph, key: int) -> None:
         for node_id, label, attributes in self.members.get(key, []):
@@ -357,6 +395,9 @@ class _DotWriter:
         summary = self.model.summary(container)
         small, tiny = style.SMALL_FONT_SIZE, style.TINY_FONT_SIZE
         rows = [[_line(container.title, bold=True)]]
+        note, problem = self._module_note(container)
+        if note is not None:
+            rows.append([_line("⚠ " + note, size=small, colour=_note_colour(problem))])
         if container.kind == "fold":
             rows.append([_line(container.name, size=small, colour=style.SECONDARY_TEXT)])
         for word, tensors in (("in", summary.inputs), ("out", summary.outputs)):
@@ -448,17 +489,19 @@ def _tensor_style(tensor: TensorInfo) -> dict[str, str]:
     return {"fillcolor": kind.fill, "color": kind.border, **_problem_style("filled", tensor.problem)}
 
 
-def _op_label(op: OpInfo) -> str:
+def _op_label(op: OpInfo, note: str | None = None, problem: str | None = None) -> str:
     lines = [_line(op.name, bold=True)]
     if op.constants:
         text = f"+{style.count_text(op.constants, 'no-grad input')}"
         lines.append(_line(text, size=style.TINY_FONT_SIZE, colour=style.SECONDARY_TEXT))
+    if note is not None:
+        lines.append(_line("⚠ " + note, size=style.SMALL_FONT_SIZE, colour=_note_colour(problem), bold=True))
     return "<" + "<br/>".join(lines) + ">"
 
 
-def _op_style() -> dict[str, str]:
+def _op_style(problem: str | None = None) -> dict[str, str]:
     kind = style.KINDS["op"]
-    return {"fillcolor": kind.fill, "color": kind.border, "style": "filled,rounded"}
+    return {"fillcolor": kind.fill, "color": kind.border, **_problem_style("filled,rounded", problem)}
 
 
 def _box_style(container: Container, problem: str | None) -> dict[str, str]:

@@ -218,6 +218,9 @@ class GraphModel:
       them: zero, NaN/inf, or vanishing (norm below `vanishing_ratio` times the largest in the graph).
     - `fold_repeats`: fold runs of at least this many identical blocks (same class, same parameter shapes,
       consecutive in a `Sequential` or `ModuleList`) into one container each; 0 folds nothing.
+    - `monitor`: a `GradientMonitor` that watched the model in training: the parameters it watched get its mean
+      gradient norms and its verdicts instead of one step's, and `module_notes` its verdicts on activation
+      modules (dead or saturated units).
     """
 
     def __init__(
@@ -229,6 +232,7 @@ class GraphModel:
         show_grads: bool = True,
         vanishing_ratio: float | None = style.VANISHING_RATIO,
         fold_repeats: int = style.FOLD_MIN_REPEATS,
+        monitor: Any = None,
     ) -> None:
         self.roots = list(roots)
         self.model = model
@@ -259,6 +263,10 @@ class GraphModel:
         if show_grads:
             self._read_gradients()
         self.largest_norm = self._judge_gradients()
+        # Module calls' notes and problems from a GradientMonitor: id(module) -> (note, problem key).
+        self.module_notes: dict[int, tuple[str, str | None]] = {}
+        if monitor is not None:
+            self._read_monitor(monitor)
         self.backward = [[self._op_of[node] for node in backward_order(root)] for root in self.roots]
 
     # ---------------------------------------------------------------------------------------------------------
@@ -662,6 +670,51 @@ class GraphModel:
                     tensor.note = f"grad norm {style.number(norm)} ({norm / largest:.0e} × largest)"
         return largest
 
+    def _read_monitor(self, monitor: Any) -> None:
+        """Replace one step's gradient notes by a GradientMonitor's averages over training, and its verdicts.
+
+        Each parameter the monitor watched gets its mean gradient norm over the recorded steps, and the problem of
+        the monitor's findings about it (vanishing, zero, exploding, NaN/inf) instead of this one step's; each
+        activation module with most of its units dead or saturated gets a note and the "inactive" problem.
+        """
+        averages = monitor.parameter_averages()
+        names_of = {id(parameter): name for name, parameter in monitor.model.named_parameters()}
+        found = [finding for finding in monitor.findings() if finding.severity == "warning"]
+        verdicts: dict[str, tuple[str, str]] = {}  # parameter name -> (problem, words), the worst one
+        for finding in found:
+            problem = _MONITOR_PROBLEMS.get(finding.kind)
+            for name in finding.parameters if problem else ():
+                if name not in verdicts or style.worst_problem([verdicts[name][0], problem]) == problem:
+                    verdicts[name] = (problem, _verdict_words(finding))
+        watched = 0
+        for tensor in self.tensors:
+            leaf = self._leaf_of.get(tensor.index)
+            name = names_of.get(id(leaf)) if leaf is not None else None
+            if name is None:
+                continue
+            watched += 1
+            entry = averages[name]
+            problem, words = verdicts.get(name, (None, ""))
+            tensor.problem = problem
+            if entry["steps"]:
+                tensor.norm = entry["grad_norm"]
+                mean = f"mean grad norm {style.number(entry['grad_norm'])} ({entry['steps']:,} steps)"
+                tensor.note = f"{words}; {mean}" if words else mean
+            else:
+                tensor.norm = None
+                tensor.note = "no gradient in training" + ("" if leaf.requires_grad else " (frozen)")
+        if not watched:
+            raise ValueError(
+                "draw_graph: the monitor watches none of the parameters in this graph; pass the monitor of the model "
+                "that computed it"
+            )
+        modules = dict(monitor.model.named_modules())
+        for finding in found:
+            if finding.kind in ("dead_units", "saturated_units") and finding.layer in modules:
+                what = "dead" if finding.kind == "dead_units" else "saturated"
+                note = f"{finding.value:.0%} of units {what} (median over training)"
+                self.module_notes[id(modules[finding.layer])] = (note, "inactive")
+
     # ---------------------------------------------------------------------------------------------------------
     # Questions the writers ask
     # ---------------------------------------------------------------------------------------------------------
@@ -854,6 +907,26 @@ def _describe_item(item: Any) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _verdict_words(finding: Any) -> str:
+    """A GradientMonitor's finding about a parameter, in the few words a box has room for."""
+    if finding.kind == "zero_gradient":
+        return f"grad zero in {finding.value:.0%} of steps"
+    if finding.kind == "vanishing":
+        return f"grad {finding.value:.0e} × output layer's"
+    if finding.kind == "exploding":
+        return "exploding grad"
+    return "NaN/inf grad"
+
+
+# A GradientMonitor's kinds of finding about parameters, and the problem each is drawn as.
+_MONITOR_PROBLEMS = {
+    "vanishing": "vanishing",
+    "zero_gradient": "zero",
+    "exploding": "exploding",
+    "nonfinite": "nonfinite",
+}
+
+
 def _edge_node(edge: Any) -> Function | None:
     """The op behind an edge of ``node.parents``; None for a leaf or a constant."""
     if edge is None or isinstance(edge, Tensor):
@@ -1018,6 +1091,19 @@ def read_vanishing_ratio(vanishing_ratio: Any, caller: str) -> float | None:
     if isinstance(vanishing_ratio, bool) or not isinstance(vanishing_ratio, (int, float)) or not vanishing_ratio > 0:
         raise ValueError(f"{caller}: vanishing_ratio must be None or a positive number, got {vanishing_ratio!r}")
     return float(vanishing_ratio)
+
+
+def read_monitor(monitor: Any, model: Module | None, caller: str) -> Any:
+    """`monitor` checked: None, or a GradientMonitor (anything with its model, averages and findings)."""
+    if monitor is None:
+        return None
+    if not all(hasattr(monitor, name) for name in ("model", "parameter_averages", "findings")):
+        raise TypeError(f"{caller}: monitor must be a GradientMonitor (or None), got {type(monitor).__name__}")
+    if model is not None and model is not monitor.model:
+        watched = {id(parameter) for parameter in monitor.model.parameters()}
+        if not any(id(parameter) in watched for parameter in model.parameters()):
+            raise ValueError(f"{caller}: the monitor watches another model than the one given ({type(model).__name__})")
+    return monitor
 
 
 def read_fold_repeats(fold_repeats: Any, caller: str) -> int:

@@ -57,7 +57,10 @@ class Problem(NamedTuple):
 # Mildest first: a box holding several problems shows the last of these it has.
 PROBLEMS: dict[str, Problem] = {
     "vanishing": Problem("#e8710a", "dashed", "vanishing gradient"),
+    # The next two come only from a GradientMonitor's verdicts over training (draw_graph(..., monitor=...)).
+    "inactive": Problem("#9467bd", "dashed", "dead or saturated units"),
     "zero": Problem("#e8710a", "", "zero gradient"),
+    "exploding": Problem("#d62728", "dashed", "exploding gradient"),
     "nonfinite": Problem("#d62728", "", "NaN / inf gradient"),
 }
 
