@@ -337,13 +337,36 @@ def test_backward_create_graph_twice_accumulates_into_a_tensor_grad():
     np.testing.assert_array_equal(second.data, 12 * x.data)
 
 
-def test_plain_backward_after_a_create_graph_one_leaves_an_ndarray_with_the_sum():
+def test_plain_backward_after_a_create_graph_one_keeps_a_tensor_grad_with_the_sum():
+    # PyTorch's .grad stays a Tensor; the plain backward records nothing, so the sum has no graph.
     x = leaf([1.0, 2.0])
     out = (x**3).sum()
     out.backward(create_graph=True)
     out.backward()
-    assert type(x.grad) is np.ndarray
-    np.testing.assert_array_equal(x.grad, 6 * x.data**2)
+    assert isinstance(x.grad, Tensor) and not x.grad.requires_grad
+    np.testing.assert_array_equal(x.grad.data, 6 * x.data**2)
+    # The same through the general walk (a hook sends backward there) and for a leaf that is the root.
+    y = leaf([3.0])
+    y.register_hook(lambda g: g)
+    (y * y).sum().backward(create_graph=True)
+    (y * y).sum().backward()
+    assert isinstance(y.grad, Tensor)
+    np.testing.assert_array_equal(y.grad.data, [12.0])
+    z = leaf(2.0)
+    z.backward(create_graph=True)
+    z.backward()
+    assert isinstance(z.grad, Tensor)
+    np.testing.assert_array_equal(z.grad.data, 2.0)
+
+
+def test_plain_backward_onto_a_tensor_grad_matches_pytorch(torch):
+    x = leaf([1.0, 2.0])
+    (x**3).sum().backward(create_graph=True)
+    (x**3).sum().backward()
+    t = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    (t**3).sum().backward(create_graph=True)
+    (t**3).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, t.grad.detach().numpy())
 
 
 def test_create_graph_backward_after_a_plain_one_adds_to_it_as_a_tensor():

@@ -1077,8 +1077,8 @@ def _walk_arrays(root: Any, seed: np.ndarray, retain_graph: bool, state: _Thread
                     edge._grad = grad if owned else grad.copy()
                 elif type(existing) is np.ndarray:
                     existing += grad
-                else:  # a Tensor left by an earlier backward(create_graph=True): a plain sum, detached
-                    edge._grad = existing.data + grad
+                else:  # a Tensor left by backward(create_graph=True): it stays a Tensor, a detached sum
+                    edge._grad = _constant_tensor(existing.data + grad)
                 if posts is not None and getattr(edge, "_post_hooks", None):
                     posts[edge] = edge._post_hooks
                 continue
@@ -1151,8 +1151,8 @@ def _accumulate_leaf(leaf: Any, grad: np.ndarray, owned: bool) -> None:
         leaf._grad = grad if owned else grad.copy()
     elif type(existing) is np.ndarray:
         existing += grad
-    else:
-        leaf._grad = existing.data + grad
+    else:  # a Tensor left by backward(create_graph=True) stays a Tensor, as in PyTorch (detached: nothing records)
+        leaf._grad = _constant_tensor(existing.data + grad)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1423,7 +1423,9 @@ class _Walk:
 
     def _start(self, root: Any, seed: Any) -> None:
         edge = root._node
-        if edge is None:
+        if edge is None:  # the root is a leaf: its gradient is the seed (a Tensor under create_graph)
+            if self.create_graph and not isinstance(seed, Tensor):
+                seed = _constant_tensor(seed)
             self._deliver_to_leaf(root, seed)
             return
         if edge.__class__ is _OutputRef:
@@ -1632,7 +1634,7 @@ class _Walk:
         elif type(existing) is np.ndarray:
             existing += grad
         else:
-            leaf._grad = existing.data + grad
+            leaf._grad = _constant_tensor(existing.data + grad)
 
 
 # --------------------------------------------------------------------------------------------------------------
