@@ -242,3 +242,127 @@ def test_load_state_dict_refuses_values_that_are_not_numbers():
     state["bias"] = np.array(["a", "b"])
     with pytest.raises(ValueError, match=r"changed nothing.*bias.*not numbers"):
         model.load_state_dict(state)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A parameter changed in place between forward and backward (PyTorch's version counter)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_changing_a_saved_parameter_before_backward_raises_naming_the_op_and_shape():
+    c = Tensor([1.0, 2.0], requires_grad=True)
+    loss = (c * c).sum()
+    with tg.no_grad():
+        c -= 1.0
+    with pytest.raises(tg.ModifiedInPlaceError, match=r"Mul's input 0 \(a leaf tensor of shape \(2,\)\) was modified"):
+        loss.backward()
+    assert c.grad is None  # nothing half-accumulated into the changed tensor
+    loss = (c * c).sum()  # computed again from the new values: fine
+    loss.backward()
+    np.testing.assert_array_equal(c.grad, [0.0, 2.0])
+
+
+def test_an_op_that_does_not_read_the_value_does_not_mind_as_in_pytorch(torch):
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    loss = (w + 1.0).sum() * 3.0
+    with tg.no_grad():
+        w -= 1.0
+    loss.backward()
+    t = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    t_loss = (t + 1.0).sum() * 3.0
+    with torch.no_grad():
+        t -= 1.0
+    t_loss.backward()
+    np.testing.assert_array_equal(w.grad, t.grad.numpy())
+
+
+def test_pytorch_raises_in_the_same_case(torch):
+    t = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    loss = (t * t).sum()
+    with torch.no_grad():
+        t -= 1.0
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+@pytest.mark.parametrize(
+    "make", [tg.optim.SGD, tg.optim.Adam, tg.optim.RMSprop, tg.optim.Adagrad], ids=lambda m: m.__name__
+)
+def test_a_second_backward_through_a_graph_older_than_an_optimizer_step_raises(make):
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Sigmoid(), nn.Linear(4, 1))
+    optimizer = make(model.parameters(), lr=0.1)
+    x = Tensor(np.ones((5, 3)))
+    loss = (model(x) ** 2).mean()
+    loss.backward(retain_graph=True)
+    optimizer.step()
+    with pytest.raises(tg.ModifiedInPlaceError, match="Linear's input 1"):
+        loss.backward()
+
+
+def test_the_training_loop_and_the_hand_written_update_never_trip_the_check():
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Sigmoid(), nn.Linear(4, 1))
+    optimizer = tg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = Tensor(np.ones((5, 3))), Tensor(np.zeros((5, 1)))
+    for _ in range(3):
+        loss = ((model(x) - y) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    for _ in range(3):  # the tutorials' update: forward, backward, then change in place
+        loss = ((model(x) - y) ** 2).mean()
+        model.zero_grad()
+        loss.backward()
+        with tg.no_grad():
+            for parameter in model.parameters():
+                parameter -= 0.1 * parameter.grad
+    assert np.isfinite(loss.item())
+
+
+def test_the_general_walk_and_grad_check_too():
+    w = Tensor([1.0, -2.0], requires_grad=True)
+    loss = (w**3).sum()
+    with tg.no_grad():
+        w *= 2.0
+    with pytest.raises(tg.ModifiedInPlaceError, match="Pow"):
+        tg.grad(loss, w, retain_graph=True)
+    with pytest.raises(tg.ModifiedInPlaceError, match="Pow"):
+        loss.backward(create_graph=True)
+    w.register_hook(lambda g: g)  # hooks send backward to the general walk
+    loss = (w * w).sum()
+    with tg.no_grad():
+        w += 1.0
+    with pytest.raises(tg.ModifiedInPlaceError, match="Mul"):
+        loss.backward()
+
+
+def test_a_custom_function_is_checked_by_what_it_saved():
+    class Square(tg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return 2 * x * grad
+
+    class Twice(tg.Function):  # saves nothing: its gradient does not depend on the value
+        @staticmethod
+        def forward(ctx, x):
+            return 2 * x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return 2 * grad
+
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    saved, free = Square.apply(w).sum(), Twice.apply(w).sum()
+    with tg.no_grad():
+        w -= 1.0
+    free.backward()
+    np.testing.assert_array_equal(w.grad, [2.0, 2.0])
+    with pytest.raises(tg.ModifiedInPlaceError, match="Square's input 0"):
+        saved.backward()

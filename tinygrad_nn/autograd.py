@@ -71,6 +71,7 @@ __all__ = [
     "BackwardError",
     "DoubleBackwardError",
     "Function",
+    "ModifiedInPlaceError",
     "OpRecord",
     "RemovableHandle",
     "backward",
@@ -78,8 +79,10 @@ __all__ = [
     "detect_anomaly",
     "enable_grad",
     "grad",
+    "in_place_stamp",
     "is_grad_enabled",
     "no_grad",
+    "note_modified_in_place",
     "once_differentiable",
     "retain_grads",
     "run_backward",
@@ -159,6 +162,10 @@ class _BackwardTypeError(BackwardError, TypeError):
 
 class DoubleBackwardError(RuntimeError):
     """Differentiating a gradient reached a backward that could not record a graph (see `once_differentiable`)."""
+
+
+class ModifiedInPlaceError(RuntimeError):
+    """backward reached an op whose saved input was changed in place after the op ran (PyTorch raises too)."""
 
 
 class AnomalyError(RuntimeError, FloatingPointError):
@@ -743,6 +750,54 @@ _new_tensor = object.__new__
 # its consumers (the order PyTorch's engine uses too, by sequence number). Atomic under the GIL.
 _next_seq = itertools.count().__next__
 
+# In-place changes of a tensor's values (``w -= ...`` under no_grad) are numbered from the same counter, on the
+# tensor itself (``_modified_seq``), and the latest is kept here. A node older than the latest change may read a
+# changed value in its backward, so the walks check such a node's leaf inputs before running it (PyTorch's
+# version counter, which raises there too). In a training loop every node is newer than the last optimizer
+# step, and the check is one comparison of integers per node.
+_last_modified_seq = -1
+
+
+def note_modified_in_place(tensor: Any) -> None:
+    """Record that `tensor`'s values were changed in place.
+
+    A backward still to come through an older node that read them then raises `ModifiedInPlaceError` instead of
+    computing a gradient from the new values.
+    """
+    global _last_modified_seq
+    seq = _next_seq()
+    tensor._modified_seq = seq
+    _last_modified_seq = seq
+
+
+def in_place_stamp() -> int:
+    """A new number for changes made in place now, recorded as the latest: for an optimizer's step.
+
+    The optimizer sets ``parameter._modified_seq`` to it for each parameter it changes, which is what
+    `note_modified_in_place` does for one tensor, at the cost of one attribute per parameter.
+    """
+    global _last_modified_seq
+    _last_modified_seq = seq = _next_seq()
+    return seq
+
+
+def _check_unmodified(node: Function) -> None:
+    """Raise if a leaf input of `node` whose values its backward reads was changed in place after it ran."""
+    for position, edge in enumerate(node.parents):
+        if not isinstance(edge, Tensor) or getattr(edge, "_modified_seq", -1) < node.seq:
+            continue
+        data = edge.data
+        kept = [getattr(node, name, None) for name in ("inputs", "_saved")]
+        kept = [item for group in kept if isinstance(group, tuple) for item in group]
+        kept.append(getattr(node, "output", None))
+        if any(item is data or (isinstance(item, Tensor) and item is edge) for item in kept):
+            raise ModifiedInPlaceError(
+                f"{type(node).__name__}'s input {position} (a leaf tensor of shape {data.shape}) was modified in "
+                f"place after {type(node).__name__} used it, and its backward needs the values it saw: the gradient "
+                "would be computed from the new ones. Change the tensor after backward() (as an optimizer's "
+                "step does), or compute the loss again after changing it"
+            )
+
 
 class _OutputRef:
     """The edge to output ``index`` of a node whose forward returned several arrays."""
@@ -1027,12 +1082,15 @@ def _walk_arrays(root: Any, seed: np.ndarray, retain_graph: bool, state: _Thread
         raise _released_error(start)
     anomaly = state.anomaly
     keep = state.retain_grads
+    modified = _last_modified_seq
     posts = {} if _post_hook_count else None  # leaves with post-accumulate hooks, run once at the end
     # Nodes that have received a gradient, highest number first: each comes after all its consumers.
     ready = [(-start.seq, start)]
     push, pop = heapq.heappush, heapq.heappop
     while ready:
         node = pop(ready)[1]
+        if node.seq < modified:
+            _check_unmodified(node)
         upstream = grads.pop(node)
         parents = node.parents
         if keep:
@@ -1504,6 +1562,8 @@ class _Walk:
         self._finish_leaves()
 
     def _visit(self, node: Function, ready: list, needed: set | None) -> None:
+        if node.seq < _last_modified_seq:
+            _check_unmodified(node)
         upstream = self.grads.pop(node, None)
         parents = node.parents
         returned: tuple = (None,) * len(parents)

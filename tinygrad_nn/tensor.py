@@ -82,7 +82,7 @@ class Tensor:
     array([2., 4., 6.])
     """
 
-    __slots__ = ("__weakref__", "_grad", "_hooks", "_node", "_post_hooks", "_requires_grad", "data")
+    __slots__ = ("__weakref__", "_grad", "_hooks", "_modified_seq", "_node", "_post_hooks", "_requires_grad", "data")
 
     # Make numpy hand `ndarray + Tensor` (and every other mixed operator) to Tensor's reflected methods instead
     # of turning the Tensor into an array and losing the graph.
@@ -433,6 +433,7 @@ class Tensor:
                 update(self.data, value, out=self.data, casting="same_kind")
             except (ValueError, TypeError) as error:
                 raise type(error)(f"in-place `{symbol}` on a tensor of shape {self.shape}: {error}") from None
+            autograd.note_modified_in_place(self)  # a graph that read the old values must not use the new ones
             return self
         return function.apply(self, other)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import in_place_stamp
 from .optimizer import Optimizer, grad_array
 
 __all__ = ["Adagrad"]
@@ -50,6 +51,7 @@ class Adagrad(Optimizer):
 
     def step(self) -> None:
         """Take one Adagrad step."""
+        stamp = in_place_stamp()  # a graph recorded before this step must not use the new values
         for group in self.param_groups:
             lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
             weight_decay, maximize = group["weight_decay"], group["maximize"]
@@ -72,3 +74,4 @@ class Adagrad(Optimizer):
                 accumulator = state["sum"]
                 accumulator += grad * grad
                 parameter.data -= decayed_lr * (grad / (np.sqrt(accumulator) + eps))
+                parameter._modified_seq = stamp

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import in_place_stamp
 from .optimizer import Optimizer, grad_array
 
 __all__ = ["Adam", "AdamW"]
@@ -51,6 +52,7 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         """Take one Adam step."""
+        stamp = in_place_stamp()  # a graph recorded before this step must not use the new values
         for group in self.param_groups:
             lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
             weight_decay, amsgrad, maximize = group["weight_decay"], group["amsgrad"], group["maximize"]
@@ -88,6 +90,7 @@ class Adam(Optimizer):
                 step_size = lr / (1 - beta1**step)
                 denominator = np.sqrt(second_moment) / math.sqrt(1 - beta2**step) + eps
                 parameter.data -= step_size * exp_avg / denominator
+                parameter._modified_seq = stamp
 
 
 class AdamW(Adam):

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import in_place_stamp
 from .optimizer import Optimizer, grad_array
 
 __all__ = ["RMSprop"]
@@ -45,6 +46,7 @@ class RMSprop(Optimizer):
 
     def step(self) -> None:
         """Take one RMSprop step."""
+        stamp = in_place_stamp()  # a graph recorded before this step must not use the new values
         for group in self.param_groups:
             lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
             weight_decay, momentum, centered, maximize = (
@@ -79,5 +81,7 @@ class RMSprop(Optimizer):
                     buffer *= momentum
                     buffer += grad / denominator
                     parameter.data -= lr * buffer
+                    parameter._modified_seq = stamp
                 else:
                     parameter.data -= lr * (grad / denominator)
+                    parameter._modified_seq = stamp

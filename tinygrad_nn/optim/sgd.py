@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import in_place_stamp
 from .optimizer import Optimizer, grad_array
 
 __all__ = ["SGD"]
@@ -46,6 +47,7 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         """Take one step of gradient descent."""
+        stamp = in_place_stamp()  # a graph recorded before this step must not use the new values
         for group in self.param_groups:
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             weight_decay, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
@@ -67,3 +69,4 @@ class SGD(Optimizer):
                         buffer += (1 - dampening) * grad
                     grad = grad + momentum * buffer if nesterov else buffer
                 parameter.data -= lr * grad
+                parameter._modified_seq = stamp
