@@ -283,6 +283,26 @@ def test_unary_op_gradcheck(name, rng):
     assert gradcheck(op, [Tensor(sample(rng, (3, 4)), requires_grad=True)])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_passes_an_infinite_or_nan_gradient_only_where_it_is_open(dtype, torch):
+    # Its backward multiplies by the mask when the gradient is finite: the non-finite case must still give the
+    # mask's 0 where the ReLU is closed (inf * 0 would be NaN), as PyTorch does, and warn about nothing.
+    x = np.array([-1.0, 0.0, 2.0, 3.0, -4.0, 5.0], dtype=dtype)
+    upstream = np.array([np.inf, np.nan, 1.0, np.inf, -np.inf, np.nan], dtype=dtype)
+    ours = Tensor(x, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours.relu().backward(upstream)
+    theirs = torch.tensor(x, requires_grad=True)
+    torch.relu(theirs).backward(torch.tensor(upstream))
+    np.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+    assert ours.grad.dtype == dtype
+    big = np.random.default_rng(0).standard_normal(10_000).astype(dtype)  # the product path, a random mask
+    ours = Tensor(big, requires_grad=True)
+    ours.relu().backward(big)
+    np.testing.assert_array_equal(ours.grad, np.where(big > 0, big, 0))
+
+
 @pytest.mark.parametrize("name", ["relu", "abs"])
 def test_relu_and_abs_have_zero_gradient_at_zero(name):
     x = leaf([-1.0, 0.0, 2.0])
