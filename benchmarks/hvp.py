@@ -25,12 +25,17 @@ def data() -> tuple[np.ndarray, np.ndarray]:
     return rng.random((BATCH, 784), dtype=np.float32), rng.random((BATCH, 10), dtype=np.float32)
 
 
+def direction() -> tuple[np.ndarray, ...]:
+    """The vector the Hessian multiplies, one array per parameter: the same for both frameworks."""
+    rng = np.random.default_rng(1)
+    return tuple(rng.standard_normal(p.shape).astype(np.float32) for p in weights())
+
+
 def ours():
     """The gradient and the Hessian-vector product, as two callables."""
     x, y = data()
     params = tuple(tg.Tensor(p) for p in weights())
-    rng = np.random.default_rng(1)
-    vector = tuple(rng.standard_normal(p.shape).astype(np.float32) for p in weights())
+    vector = direction()
     inputs = tg.Tensor(x)
 
     def loss(w1, b1, w2, b2):
@@ -52,9 +57,7 @@ def pytorch(torch):
     """PyTorch's gradient and ``torch.autograd.functional.hvp`` of the same loss."""
     x, y = (torch.from_numpy(a) for a in data())
     params = tuple(torch.from_numpy(p) for p in weights())
-    vector = tuple(
-        torch.from_numpy(np.random.default_rng(1).standard_normal(p.shape).astype(np.float32)) for p in weights()
-    )
+    vector = tuple(torch.from_numpy(v) for v in direction())
 
     def loss(w1, b1, w2, b2):
         hidden = torch.sigmoid(torch.nn.functional.linear(x, w1, b1))
@@ -71,6 +74,12 @@ def pytorch(torch):
     return gradient, hessian_vector
 
 
+def check_agreement(hessian_vector, torch_hvp) -> None:
+    """Both products are the same vector, to float32's precision (raises AssertionError if not)."""
+    for mine, theirs in zip(hessian_vector(), torch_hvp()):
+        np.testing.assert_allclose(mine.data, theirs.numpy(), rtol=2e-3, atol=1e-5)
+
+
 def run() -> dict:
     """Time both of each, after checking that they agree."""
     torch = torch_or_none()
@@ -78,8 +87,7 @@ def run() -> dict:
     candidates = {"gradient": gradient, "hvp": hessian_vector}
     if torch is not None:
         torch_gradient, torch_hvp = pytorch(torch)
-        for mine, theirs in zip(hessian_vector(), torch_hvp()):
-            np.testing.assert_allclose(mine.data, theirs.numpy(), rtol=2e-3, atol=1e-5)
+        check_agreement(hessian_vector, torch_hvp)
         candidates["pytorch gradient"] = torch_gradient
         candidates["pytorch hvp"] = torch_hvp
     return compare(candidates, rounds=25, repeat=10)
