@@ -286,6 +286,9 @@ def test_unflatten_feeds_flat_images_to_a_convolution():
         nn.Unflatten(1, (1, 28, 27))(images)
     with pytest.raises(IndexError, match="dim=3 is out of range"):
         nn.Unflatten(3, (1, 2))(images)
+    for bad in [(-1, -1), (True, 4), (), (0, 4), "14"]:
+        with pytest.raises(ValueError, match="one may be -1"):
+            nn.Unflatten(1, bad)
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """Modules, layers, losses and initialisation, with PyTorch's names: ``from tinygrad_nn import nn``."""
 
 from . import functional, init, utils
-from .conv import Conv1d, Conv2d, Unflatten
+from .conv import Conv1d, Conv2d
 from .dropout import Dropout
 from .embedding import Embedding
-from .layers import Flatten, Identity, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .layers import Flatten, Identity, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh, Unflatten
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm

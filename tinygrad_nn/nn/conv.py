@@ -17,7 +17,7 @@ from . import functional as F  # noqa: N812 - PyTorch's customary name
 from . import init
 from .module import Module, Parameter
 
-__all__ = ["Conv1d", "Conv2d", "Unflatten"]
+__all__ = ["Conv1d", "Conv2d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -170,40 +170,3 @@ class Conv1d(_ConvNd):
     """
 
     _spatial = 1
-
-
-class Unflatten(Module):
-    """Split axis `dim` into `unflattened_size`: (N, 784) -> (N, 1, 28, 28) with ``Unflatten(1, (1, 28, 28))``.
-
-    As ``torch.nn.Unflatten``; one size may be -1.
-    """
-
-    def __init__(self, dim: int, unflattened_size: Any) -> None:
-        super().__init__()
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-            raise TypeError(f"Unflatten: dim must be an integer, got {dim!r}")
-        sizes = tuple(unflattened_size) if isinstance(unflattened_size, (tuple, list)) else None
-        if not sizes or not all(isinstance(s, (int, np.integer)) and (s >= 1 or s == -1) for s in sizes):
-            raise ValueError(f"Unflatten: unflattened_size must be a tuple of positive sizes, got {unflattened_size!r}")
-        self.dim = int(dim)
-        self.unflattened_size = tuple(int(s) for s in sizes)
-
-    def forward(self, x: Any) -> Tensor:
-        """Reshape `x` with axis `dim` split."""
-        shape = x.shape if isinstance(x, (Tensor, np.ndarray)) else np.shape(x)
-        if not -len(shape) <= self.dim < len(shape):
-            raise IndexError(f"Unflatten: dim={self.dim} is out of range for an input of shape {shape}")
-        axis = self.dim % len(shape)
-        known = math.prod(s for s in self.unflattened_size if s != -1)
-        if (-1 in self.unflattened_size and shape[axis] % known) or (
-            -1 not in self.unflattened_size and known != shape[axis]
-        ):
-            raise ValueError(
-                f"Unflatten: axis {self.dim} of the input (shape {shape}) has {shape[axis]} values, which do not "
-                f"split into {self.unflattened_size}"
-            )
-        return functions.Reshape.apply(x, shape=(*shape[:axis], *self.unflattened_size, *shape[axis + 1 :]))
-
-    def extra_repr(self) -> str:
-        """The layer's settings, as PyTorch prints them."""
-        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
