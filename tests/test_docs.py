@@ -61,6 +61,7 @@ DOCS = ROOT / "docs"
 # What each page's blocks need besides the package (see `require`). A page missing here fails
 # test_every_page_is_run, so a new page cannot go untested.
 PAGES: dict[str, tuple[str, ...]] = {
+    "README.md": ("sklearn", "safetensors", "onnx"),
     "docs/index.md": (),
     "docs/getting-started.md": ("sklearn",),
     "docs/tensor-and-autograd.md": (),
@@ -421,7 +422,7 @@ def test_pages_do_not_leak_random_state_dtype_or_grad_mode(tmp_path):
 
 def test_every_page_is_run():
     pages = {str(path.relative_to(ROOT)) for path in DOCS.rglob("*.md") if "api" not in path.parts}
-    assert pages == set(PAGES) | set(NOT_RUN)
+    assert pages | {"README.md"} == set(PAGES) | set(NOT_RUN)
 
 
 # Pages that train on all of Fashion-MNIST (tens of seconds); `make test` runs them too.
