@@ -47,14 +47,19 @@ def plain_call(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
     return self.forward(*args, **kwargs)
 
 
+RECORDING_SEQUENTIAL_CALL = nn.Sequential.__call__
+
+
 @contextmanager
 def scopes_off() -> Iterator[None]:
-    """Module calls record no scope inside the block."""
+    """Module calls record no scope inside the block (`Sequential` records its children's itself: it too)."""
     nn.Module.__call__ = plain_call
+    nn.Sequential.__call__ = plain_call
     try:
         yield
     finally:
         nn.Module.__call__ = RECORDING_CALL
+        nn.Sequential.__call__ = RECORDING_SEQUENTIAL_CALL
 
 
 class Nothing(nn.Module):
@@ -79,13 +84,14 @@ def cost_per_op(repeat: int) -> float:
     """Seconds that being inside a module call adds to recording one op (storing its scope on the node)."""
     x = tg.Tensor(1.0, requires_grad=True)
     number = 200_000
+    state = autograd._local.state  # this thread's recording state, where a module call puts its scope
     try:
-        autograd._scope = None
+        state.scope = None
         outside = min(timeit.repeat(lambda: functions.Neg.apply(x), number=number, repeat=repeat)) / number
-        autograd._scope = (Nothing(), None)
+        state.scope = (Nothing(), None)
         inside = min(timeit.repeat(lambda: functions.Neg.apply(x), number=number, repeat=repeat)) / number
     finally:
-        autograd._scope = None
+        state.scope = None
     return inside - outside
 
 
@@ -115,21 +121,28 @@ def build() -> tuple[nn.Sequential, optim.SGD, np.ndarray, np.ndarray]:
     return model, optim.SGD(model.parameters(), lr=0.01), images, labels
 
 
-def module_calls_per_step(model: nn.Module, images: np.ndarray) -> int:
-    """How many module calls one forward pass makes."""
-    calls = 0
+def module_calls_per_step(loss: tg.Tensor) -> int:
+    """How many module calls the forward pass of `loss` recorded.
 
-    def counting_call(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        return RECORDING_CALL(self, *args, **kwargs)
-
-    nn.Module.__call__ = counting_call
-    try:
-        model(tg.Tensor(images))
-    finally:
-        nn.Module.__call__ = RECORDING_CALL
-    return calls
+    They are the distinct scopes on its nodes, enclosing ones included: each module call makes one scope,
+    whichever ``__call__`` made it (`Sequential` records its children's calls itself, without
+    `Module.__call__`).
+    """
+    scopes: set[int] = set()
+    stack = [loss.grad_fn]
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        scope = getattr(node, "scope", None)
+        while scope is not None and id(scope) not in scopes:
+            scopes.add(id(scope))
+            scope = scope[1]
+        for edge in node.parents:
+            parent = getattr(edge, "node", edge)
+            if parent is not None and not isinstance(parent, tg.Tensor) and parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return len(scopes)
 
 
 def main() -> None:
@@ -172,8 +185,8 @@ def main() -> None:
 
     per_call = cost_per_call(repeat=7)
     per_op = max(cost_per_op(repeat=7), 0.0)
-    calls = module_calls_per_step(model, images)
-    ops = ops_in_modules(F.cross_entropy(model(tg.Tensor(images)), labels))
+    loss = F.cross_entropy(model(tg.Tensor(images)), labels)
+    calls, ops = module_calls_per_step(loss), ops_in_modules(loss)
     fastest_step = min(times["modules"])
     recording = calls * per_call + ops * per_op
     print(f"{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")

@@ -44,3 +44,24 @@ def test_the_hvp_check_fails_on_a_different_vector(torch):
     _, torch_hvp = hvp.pytorch(torch)
     with pytest.raises(AssertionError):
         hvp.check_agreement(lambda: [2 * v for v in hessian_vector()], torch_hvp)
+
+
+def test_the_scope_overhead_script_counts_what_a_step_records():
+    """scripts/measure_scope_overhead.py, behind the table on docs/graphs.md, counts the module calls a
+    Sequential records for its children, and its switch really turns the recording off."""
+    sys.path.insert(0, str(BENCHMARKS.parent / "scripts"))
+    try:
+        script = importlib.import_module("measure_scope_overhead")
+    finally:
+        sys.path.remove(str(BENCHMARKS.parent / "scripts"))
+    import tinygrad_nn as tg
+    from tinygrad_nn.nn import functional as F  # noqa: N812
+
+    model, _, images, labels = script.build()
+    loss = F.cross_entropy(model(tg.Tensor(images)), labels)
+    assert script.module_calls_per_step(loss) == 4  # the Sequential and its three children
+    assert script.ops_in_modules(loss) == 3
+    with script.scopes_off():
+        assert script.ops_in_modules(F.cross_entropy(model(tg.Tensor(images)), labels)) == 0
+    assert script.ops_in_modules(F.cross_entropy(model(tg.Tensor(images)), labels)) == 3
+    assert isinstance(script.cost_per_op(repeat=1), float)  # it reaches the engine's state as it is today
