@@ -316,6 +316,8 @@ def export(
     latest = onnx.defs.onnx_opset_version()
     if isinstance(opset, bool) or not isinstance(opset, int) or not _MIN_OPSET <= opset <= latest:
         raise ValueError(f"export: opset must be a whole number from {_MIN_OPSET} to {latest}, got {opset!r}")
+    if not isinstance(dynamic_batch, (bool, np.bool_)):  # a string such as "no" would be true
+        raise TypeError(f"export: dynamic_batch must be True or False, got {dynamic_batch!r}")
     target = None
     if path is not None:
         if not isinstance(path, (str, os.PathLike)):
