@@ -572,6 +572,19 @@ def test_scatter_add_into_a_position_twice_needs_opset_16():
     assert tonnx.export(model, floats(5)(4), None, dynamic_batch=False, opset=16) is not None
 
 
+def test_a_scatter_add_stores_its_positions_but_not_its_zeros(tmp_path, onnx, onnxruntime):
+    """Scattering 2 rows into a table of 1000 x 50: the file holds the 100 positions, the zeros are made at run time."""
+    model = Lambda(lambda m, x: functions.ScatterAdd.apply(x, shape=(1000, 50), index=np.array([3, 997])))
+    path = tmp_path / "scatter.onnx"
+    proto = tonnx.export(model, floats(50)(2), path, dynamic_batch=False)
+    assert sum(onnx.numpy_helper.to_array(i).size for i in proto.graph.initializer) < 200
+    assert "ConstantOfShape" in {node.op_type for node in proto.graph.node}
+    x = floats(50)(2)
+    ours, theirs = run_both(model, [x], path, onnxruntime)
+    assert theirs[0].shape == (1000, 50) and theirs[0].dtype == np.float32
+    np.testing.assert_array_equal(theirs[0], ours[0])
+
+
 def test_a_scatter_add_whose_shape_follows_the_batch_says_to_fix_the_batch():
     model = Lambda(lambda m, x: functions.ScatterAdd.apply(x, shape=(len(x) + 1, 5), index=slice(1, None)))
     with pytest.raises(tonnx.ExportError, match=r"op #0, ScatterAdd, option shape= differs .* dynamic_batch=False"):

@@ -1310,7 +1310,10 @@ def _scatter_add(graph: OnnxGraph, record: OpRecord) -> str:
     shape = tuple(int(size) for size in record.options["shape"])
     index = record.options.get("index")
     positions = np.arange(math.prod(shape), dtype=np.int64).reshape(shape)[index]
-    zeros = graph.constant(np.zeros(math.prod(shape), dtype))
+    # The zeros made when the model runs, not stored: a scatter into an embedding table would store the table.
+    fill = graph._onnx.numpy_helper.from_array(np.zeros(1, dtype))
+    zeros = graph.node("ConstantOfShape", [graph.int64s([math.prod(shape)])], value=fill)
+    graph.set_dtype(zeros, dtype)
     if positions.size == 0:
         return graph.node("Reshape", [zeros, graph.int64s(shape)])
     repeated = np.unique(positions).size < positions.size
