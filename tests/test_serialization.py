@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -590,3 +591,37 @@ def test_saving_onto_a_directory_names_it(tmp_path):
     (tmp_path / "model.npz").mkdir()
     with pytest.raises(IsADirectoryError, match="is a directory"):
         tg.save({"w": np.ones(1)}, tmp_path / "model.npz")
+
+
+def test_saving_into_a_missing_folder_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"save\(\): the folder .*missing for .*model\.npz does not exist"):
+        tg.save({"w": np.ones(1)}, tmp_path / "missing" / "model.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------------------------
+# load_metadata: the same keys in the same order every time
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_load_metadata_sorts_the_keys_whatever_order_the_header_has(tmp_path):
+    """The safetensors format keeps no order for its metadata; load_metadata answers sorted, run after run."""
+    header = json.dumps(
+        {
+            "__metadata__": {"zeta": "1", "alpha": "2", "producer": "elsewhere", "mid": "3"},
+            "w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+        }
+    ).encode()
+    path = tmp_path / "theirs.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + np.float32(1).tobytes())
+    metadata = tg.load_metadata(path)  # reads only the header: no safetensors package needed
+    assert list(metadata) == ["alpha", "mid", "producer", "zeta"]
+    assert metadata == {"zeta": "1", "alpha": "2", "producer": "elsewhere", "mid": "3"}
+
+
+def test_metadata_that_save_wrote_comes_back_sorted(tmp_path, safetensors):
+    # The safetensors package writes the header's metadata in a different order on each run (a Rust HashMap).
+    metadata = {key: str(index) for index, key in enumerate(["recipe", "epochs", "seed", "data", "b", "a"])}
+    tg.save({"w": np.ones(2)}, tmp_path / "model.safetensors", metadata=metadata)
+    keys = list(tg.load_metadata(tmp_path / "model.safetensors"))
+    assert keys == sorted([*metadata, "format", "producer"])

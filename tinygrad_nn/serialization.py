@@ -113,18 +113,14 @@ def save(state_dict: Mapping[str, Any], path: PathLike, metadata: Mapping[str, s
         if array.dtype.hasobject:
             raise TypeError(f"save(): '{name}' holds Python objects, which a .npz without pickling cannot store")
         arrays[name] = array
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"save(): the folder {folder} for {path} does not exist")
-    if path.is_dir():
-        raise IsADirectoryError(f"save(): {path} is a directory; give a file name such as {path / 'model.npz'}")
+    check_destination(path, "save()", "model.npz")
     if safetensors_format:
         safetensors_numpy = _import_safetensors()
         tensors = {name: _as_safetensors_array(name, array) for name, array in arrays.items()}
         header = _safetensors_metadata(metadata)
-        _write_atomically(path, lambda name: safetensors_numpy.save_file(tensors, name, metadata=header))
+        write_atomically(path, lambda name: safetensors_numpy.save_file(tensors, name, metadata=header))
     else:
-        _write_atomically(path, lambda name: _write_npz(name, arrays))
+        write_atomically(path, lambda name: _write_npz(name, arrays))
 
 
 def _check_name(name: Any, safetensors_format: bool) -> None:
@@ -147,6 +143,18 @@ def _check_name(name: Any, safetensors_format: bool) -> None:
         )
 
 
+def check_destination(path: Path, caller: str, example_name: str) -> None:
+    """Refuse, before any work, a path that cannot become a file: a missing folder, or a directory.
+
+    Shared by `save` and `tinygrad_nn.onnx.export`, so both say the same thing about the same mistake.
+    """
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{caller}: the folder {folder} for {path} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"{caller}: {path} is a directory; give a file name such as {path / example_name}")
+
+
 def _write_npz(file_name: str, arrays: dict[str, np.ndarray]) -> None:
     with open(file_name, "wb") as file, zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
         for name, array in arrays.items():
@@ -154,7 +162,7 @@ def _write_npz(file_name: str, arrays: dict[str, np.ndarray]) -> None:
                 np.lib.format.write_array(member, array, allow_pickle=False)
 
 
-def _write_atomically(path: Path, write: Callable[[str], None]) -> None:
+def write_atomically(path: Path, write: Callable[[str], None]) -> None:
     """Have `write` fill a new temporary file beside `path`, flush it to disk, then rename it to `path`."""
     folder = path.parent if str(path.parent) else Path(".")
     prefix = "." + path.name[:100] + _PARTIAL_MARK
@@ -242,10 +250,12 @@ def load(path: PathLike) -> OrderedDict[str, np.ndarray]:
 
 
 def load_metadata(path: PathLike) -> dict[str, str]:
-    """The text metadata in a ``.safetensors`` file's header (what ``save(..., metadata=...)`` wrote).
+    """The text metadata in a ``.safetensors`` file's header (what ``save(..., metadata=...)`` wrote), keys sorted.
 
     Files written by `save` carry ``format`` (``"pt"``: PyTorch's layout) and ``producer`` (this library and its
-    version) besides your own keys. A ``.npz`` has no metadata: the result is ``{}``. Only the header is read::
+    version) besides your own keys. The format keeps no order for them (the `safetensors` package writes them in
+    a different order each run), so they come back sorted by key, the same every time. A ``.npz`` has no
+    metadata: the result is ``{}``. Only the header is read::
 
         tinygrad_nn.save(model.state_dict(), "model.safetensors", metadata={"recipe": "mlp 784-128-10"})
         tinygrad_nn.load_metadata("model.safetensors")["recipe"]     # 'mlp 784-128-10'
@@ -255,7 +265,8 @@ def load_metadata(path: PathLike) -> dict[str, str]:
         start = file.read(10)
         file.seek(0)
         if path.suffix.lower() == ".safetensors" or _looks_like_safetensors(start, size):
-            return _read_safetensors_header(path, file, size)[0]
+            metadata = _read_safetensors_header(path, file, size)[0]
+            return {key: metadata[key] for key in sorted(metadata)}
         if start.startswith(b"PK"):
             return {}
     raise ValueError(f"load_metadata(): {path} is neither a .safetensors file nor a .npz archive")
