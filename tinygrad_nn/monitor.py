@@ -27,11 +27,11 @@ behind it.
 
 How it records, and what that costs: one post-accumulate-grad hook per parameter (which keeps backward on its
 fast path) and one forward hook per activation module; the first hook to run after a backward reads every
-gradient at once. The gradient norms are exact. For a parameter with more than `sample_size` entries, mean
-|g|, max |g|, the weight norm, the update ratio and the histograms are taken over a fixed sample of `sample_size`
-of its entries, evenly spaced from a start that a generator of the monitor's own chooses: estimates, which keep
-the cost of a step small (max |g| is the sample's largest, below the true one); ``sample_size=None`` makes them
-exact, and costs several times as much. Detached, the monitor costs nothing: no hook stays behind.
+gradient at once. The gradient norm, max |g| and the weight norm are exact. For a parameter with more than
+`sample_size` entries, mean |g|, the update ratio and the histograms are taken over a fixed sample of
+`sample_size` of its entries, evenly spaced from a start that a generator of the monitor's own chooses:
+estimates, which keep the cost of a step small; ``sample_size=None`` makes them exact, and costs several times as
+much. Detached, the monitor costs nothing: no hook stays behind.
 """
 
 from __future__ import annotations
@@ -230,9 +230,9 @@ class GradientMonitor:
     model's parameters; in `fit` it is fit's optimizer step, so the numbers agree with ``FitState.step`` (a
     resumed run included; a monitor used for a second run goes on counting from the first).
 
-    - `sample_size`: a parameter with more entries than this gets its mean |g|, max |g|, weight norm, update
-      ratio and histograms from a fixed, evenly spaced sample of this many entries (estimates); None takes every
-      entry (exact, slower). The gradient norm is always exact.
+    - `sample_size`: a parameter with more entries than this gets its mean |g|, update ratio and histograms
+      from a fixed, evenly spaced sample of this many entries (estimates); None takes every entry (exact,
+      slower). The gradient norm, max |g| and the weight norm are always exact.
     - `dead_window`: a ReLU unit is dead, and a sigmoid or tanh unit saturated, when it has been so for each of
       the last `dead_window` samples it saw: the whole batch when batches are at least that big, the last few
       batches when they are smaller (a batch of one image says nothing alone).
@@ -324,7 +324,8 @@ class GradientMonitor:
         self._empty_slots = [slot for slot, parameter in enumerate(self._params) if parameter.size == 0]
         single = [slot for slot, parameter in enumerate(self._params) if parameter.dtype == np.float32]
         self._single_slots = np.asarray(single, dtype=np.intp) if single else None
-        # A sampled parameter's sum of squares, scaled to the whole parameter.
+        self._sampled_slots = [slot for slot, index in enumerate(self._sample_index) if index is not None]
+        # A sampled parameter's sum of squared changes, scaled to the whole parameter.
         self._scale = np.asarray(
             [
                 p.size / length if index is not None else 1.0
@@ -517,8 +518,21 @@ class GradientMonitor:
         np.abs(gradients, out=scratch)
         np.add.reduceat(scratch, starts, out=block[_MEAN_ABS])
         np.maximum.reduceat(scratch, starts, out=block[_MAX_ABS])
-        np.multiply(weights, weights, out=scratch)
-        np.add.reduceat(scratch, starts, out=block[_WEIGHT_NORM])
+        # The weight norm is exact, computed as the gradient's (numpy.linalg.norm's dot product), and so is a
+        # sampled parameter's largest |g|: reductions over the whole array that allocate nothing (mean |g| would
+        # need |g| written out: it stays the sample's).
+        weight_squares = block[_WEIGHT_NORM]
+        for slot, parameter in enumerate(self._params):
+            data = parameter.data.reshape(-1)
+            weight_squares[slot] = data.dot(data)
+        largest = block[_MAX_ABS]
+        for slot in self._sampled_slots:
+            grad = grads[slot]
+            if grad is not None:
+                grad = (grad if type(grad) is np.ndarray else grad.data).reshape(-1)
+                largest[slot] = max(grad.max(), -grad.min())
+        for slot in self._empty_slots:
+            weight_squares[slot] = np.nan
         self._weights_then = weights
         self._awaiting_update = row
         for site in self._site_list:
@@ -541,10 +555,15 @@ class GradientMonitor:
                 values[:, _GRAD_NORM, self._single_slots] = values[:, _GRAD_NORM, self._single_slots].astype(np.float32)
             np.divide(raw[:, _MEAN_ABS], self._lengths, out=values[:, _MEAN_ABS])
             values[:, _MAX_ABS] = raw[:, _MAX_ABS]
-            # Exact for a parameter taken whole; for a sampled one, the sample's sum scaled to the whole parameter.
-            np.sqrt(raw[:, _WEIGHT_NORM] * self._scale, out=values[:, _WEIGHT_NORM])
-            # Over the same entries, so the sample's scale cancels.
-            np.sqrt(raw[:, _UPDATE_RATIO] / raw[:, _WEIGHT_NORM], out=values[:, _UPDATE_RATIO])
+            # Exact, as the gradient norm: numpy.linalg.norm(p.data) to the last bit.
+            np.sqrt(raw[:, _WEIGHT_NORM], out=values[:, _WEIGHT_NORM])
+            if self._single_slots is not None:
+                values[:, _WEIGHT_NORM, self._single_slots] = values[:, _WEIGHT_NORM, self._single_slots].astype(
+                    np.float32
+                )
+            # The change's squares are a sampled parameter's sample: scaled to the whole parameter, over its exact
+            # squared norm (for a parameter taken whole the scale is 1, and the ratio exact).
+            np.sqrt(raw[:, _UPDATE_RATIO] * self._scale / raw[:, _WEIGHT_NORM], out=values[:, _UPDATE_RATIO])
         return values
 
     def _new_row(self) -> int:
@@ -1410,7 +1429,7 @@ class GradientMonitor:
         sampled = any(index is not None for index in self._sample_index)
         axes.set_xlabel(
             "|gradient|, log scale"
-            + (f"; of parameters over {self.sample_size:,} entries, over a fixed sample of them" if sampled else "")
+            + (f"; mean of parameters over {self.sample_size:,} entries: over a fixed sample" if sampled else "")
         )
         axes.grid(True, axis="x", which="major", alpha=0.3)
         handles = [
