@@ -1230,3 +1230,52 @@ def test_second_derivatives_in_threads_do_not_disturb_each_other():
     for thread in threads:
         thread.join()
     assert not errors, errors
+
+
+# A piecewise op's gradient built from an upstream gradient that requires grad (a gradient penalty, a random
+# grad_outputs) still hangs off the op's input, with derivative 0, where PyTorch's formula reads the input (relu,
+# abs): zeros there, not "unused". Where PyTorch's formula is a mask (clamp, max), the input is unused in both.
+@pytest.mark.parametrize("op", ["relu", "abs", "clip", "max"])
+def test_a_piecewise_gradient_of_a_gradient_that_requires_grad_stays_connected_like_pytorch(torch, op):
+    values, upstream = np.array([0.5, -1.0, 2.0, -0.25]), np.array([1.0, -2.0, 3.0, 0.5])
+    ours = {
+        "relu": lambda t: t.relu(),
+        "abs": lambda t: t.abs(),
+        "clip": lambda t: t.clip(-0.7, 1.0),
+        "max": lambda t: t.max(),
+    }[op]
+    theirs = {
+        "relu": lambda t: t.relu(),
+        "abs": lambda t: t.abs(),
+        "clip": lambda t: t.clamp(-0.7, 1.0),
+        "max": lambda t: t.max(),
+    }[op]
+    x, u = Tensor(values, requires_grad=True), Tensor(upstream if op != "max" else 1.5, requires_grad=True)
+    tx = torch.tensor(values, requires_grad=True)
+    tu = torch.tensor(upstream if op != "max" else 1.5, requires_grad=True)
+    (g,) = tg.grad(ours(x), x, u, create_graph=True)
+    (tg_,) = torch.autograd.grad(theirs(tx), tx, tu, create_graph=True)
+    np.testing.assert_array_equal(g.data, tg_.detach().numpy())
+    ours_second = tg.grad((g * g).sum(), (x, u), allow_unused=True)
+    theirs_second = torch.autograd.grad((tg_ * tg_).sum(), (tx, tu), allow_unused=True)
+    for mine, reference in zip(ours_second, theirs_second):
+        assert (mine is None) == (reference is None)
+        if reference is not None:
+            np.testing.assert_array_equal(mine.data, reference.numpy(force=True))  # force: torch's ZeroTensor
+
+
+def test_a_gradient_penalty_through_relu_reaches_every_parameter_like_pytorch(torch):
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4, dtype=np.float64), nn.ReLU(), nn.Linear(4, 1, dtype=np.float64))
+    reference = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1)).double()
+    reference.load_state_dict({key: torch.from_numpy(value.copy()) for key, value in model.state_dict().items()})
+    points = np.random.default_rng(0).standard_normal((5, 3))
+    x, tx = Tensor(points, requires_grad=True), torch.tensor(points, requires_grad=True)
+    (grad_x,) = tg.grad(model(x).sum(), x, create_graph=True)
+    (torch_grad_x,) = torch.autograd.grad(reference(tx).sum(), tx, create_graph=True)
+    ((grad_x.norm(dim=1) - 1) ** 2).mean().backward()
+    ((torch_grad_x.norm(dim=1) - 1) ** 2).mean().backward()
+    for (name, parameter), theirs in zip(model.named_parameters(), reference.parameters()):
+        assert (parameter.grad is None) == (theirs.grad is None), name  # the last bias: None in both
+        if theirs.grad is not None:
+            np.testing.assert_allclose(np.asarray(parameter.grad), theirs.grad.numpy(), rtol=1e-12, atol=1e-15)

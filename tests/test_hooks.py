@@ -956,3 +956,73 @@ def test_post_accumulate_grad_hooks_stop_counting_when_their_tensor_dies():
     del w
     gc.collect()
     assert autograd._post_hook_count == before
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A hook that refers to its own owner does not keep it alive (nor every later backward off the fast path)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def hook_counts():
+    from tinygrad_nn.nn import module as nn_module
+
+    return autograd._tensor_hook_count, autograd._post_hook_count, nn_module._module_hook_count
+
+
+def test_hooks_that_close_over_their_owner_stop_counting_when_it_is_dropped():
+    import gc
+
+    gc.collect()
+    before = hook_counts()
+    x = leaf([1.0, 2.0])
+    x.register_hook(lambda grad: grad * x)  # a cycle: x -> its hooks -> the lambda -> x
+    x.register_post_accumulate_grad_hook(lambda tensor: x)
+    y = x * 2
+    y.register_hook(lambda grad: grad + y.data)
+    layer = linear()
+    layer.register_forward_hook(lambda module, args, output: layer and output)
+    monitored = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    tg.GradientMonitor(monitored).attach()  # never detached: its bound methods refer to the model
+    assert hook_counts() != before
+    del x, y, layer, monitored
+    gc.collect()
+    assert hook_counts() == before
+
+
+def test_removing_a_hook_after_its_owner_died_does_not_count_it_twice():
+    import gc
+
+    gc.collect()
+    before = hook_counts()
+    x = leaf([1.0])
+    handle = x.register_hook(lambda grad: grad)
+    post = x.register_post_accumulate_grad_hook(lambda tensor: None)
+    layer = linear()
+    module_handle = layer.register_forward_hook(lambda module, args, output: None)
+    del x, layer
+    gc.collect()
+    assert hook_counts() == before
+    handle.remove(), post.remove(), module_handle.remove()
+    assert hook_counts() == before
+
+
+def test_a_custom_backward_returning_a_tensor_is_the_same_error_whether_or_not_hooks_exist():
+    class ReturnsTensor(Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return a * b
+
+        @staticmethod
+        def backward(ctx, grad):
+            a, b = ctx.saved_tensors
+            return Tensor(grad * b), grad * a
+
+    for with_a_hook in (False, True):
+        elsewhere = leaf([1.0])
+        handle = elsewhere.register_hook(lambda grad: grad) if with_a_hook else None  # the general walk
+        x, y = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+        with pytest.raises(tg.BackwardError, match=r"ReturnsTensor\.backward returned a Tensor for input 0"):
+            ReturnsTensor.apply(x, y).sum().backward()
+        if handle is not None:
+            handle.remove()

@@ -420,6 +420,20 @@ _post_hook_count = 0
 _hook_lock = threading.Lock()
 
 
+class _Hooks(list):
+    """A hook list with its tally: how many of its hooks count in the process's total (None once its owner died).
+
+    The owner's finalizer holds only the tally, never the list: a hook that refers to its owner (a closure over
+    the tensor, a monitor's bound method) would otherwise keep the owner alive for ever, and its hooks counting.
+    """
+
+    __slots__ = ("tally",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tally: list[int | None] = [0]
+
+
 def _hook_list(owner: Any) -> list:
     """The hook list of a leaf tensor or a node, made on first use.
 
@@ -428,16 +442,16 @@ def _hook_list(owner: Any) -> list:
     """
     hooks = getattr(owner, "_hooks", None)
     if hooks is None:
-        hooks = owner._hooks = []
-        weakref.finalize(owner, _forget_hooks, hooks)
+        hooks = owner._hooks = _Hooks()
+        weakref.finalize(owner, _forget_hooks, hooks.tally)
     return hooks
 
 
-def _forget_hooks(hooks: list) -> None:
+def _forget_hooks(tally: list) -> None:
     global _tensor_hook_count
     with _hook_lock:
-        _tensor_hook_count -= len(hooks)
-        hooks.clear()
+        _tensor_hook_count -= tally[0] or 0
+        tally[0] = None
 
 
 def _add_post_accumulate_hook(leaf: Any, hook: Any) -> RemovableHandle:
@@ -445,11 +459,13 @@ def _add_post_accumulate_hook(leaf: Any, hook: Any) -> RemovableHandle:
     global _post_hook_count
     hooks = getattr(leaf, "_post_hooks", None)
     if hooks is None:
-        hooks = leaf._post_hooks = []
-        weakref.finalize(leaf, _forget_post_hooks, hooks)
+        hooks = leaf._post_hooks = _Hooks()
+        weakref.finalize(leaf, _forget_post_hooks, hooks.tally)
     entry = [hook]
+    tally = hooks.tally
     with _hook_lock:
         hooks.append(entry)
+        tally[0] += 1
         _post_hook_count += 1
 
     def remove() -> None:
@@ -458,17 +474,19 @@ def _add_post_accumulate_hook(leaf: Any, hook: Any) -> RemovableHandle:
             for position, item in enumerate(hooks):
                 if item is entry:
                     del hooks[position]
-                    _post_hook_count -= 1
+                    if tally[0] is not None:  # else its owner died, and its hooks stopped counting then
+                        tally[0] -= 1
+                        _post_hook_count -= 1
                     break
 
     return RemovableHandle(remove)
 
 
-def _forget_post_hooks(hooks: list) -> None:
+def _forget_post_hooks(tally: list) -> None:
     global _post_hook_count
     with _hook_lock:
-        _post_hook_count -= len(hooks)
-        hooks.clear()
+        _post_hook_count -= tally[0] or 0
+        tally[0] = None
 
 
 def _run_post_accumulate_hooks(leaves: dict) -> None:
@@ -478,11 +496,13 @@ def _run_post_accumulate_hooks(leaves: dict) -> None:
             hook(leaf)
 
 
-def _add_tensor_hook(hooks: list, entry: Any) -> RemovableHandle:
+def _add_tensor_hook(hooks: _Hooks, entry: Any) -> RemovableHandle:
     """Append `entry` to a hook list (of a leaf or a node) and count it; the handle takes it out again."""
     global _tensor_hook_count
+    tally = hooks.tally
     with _hook_lock:
         hooks.append(entry)
+        tally[0] += 1
         _tensor_hook_count += 1
 
     def remove() -> None:
@@ -491,7 +511,9 @@ def _add_tensor_hook(hooks: list, entry: Any) -> RemovableHandle:
             for position, item in enumerate(hooks):
                 if item is entry:
                     del hooks[position]
-                    _tensor_hook_count -= 1
+                    if tally[0] is not None:  # else its owner died, and its hooks stopped counting then
+                        tally[0] -= 1
+                        _tensor_hook_count -= 1
                     break
 
     return RemovableHandle(remove)
@@ -593,6 +615,9 @@ class Function:
     # A backward that reads its inputs even where its derivative is flat (a mask, a sign): under create_graph its
     # gradients stay connected to the inputs (see _FlatDerivative).
     _backward_reads_inputs = False
+    # When the upstream gradient itself requires grad, whether the result still hangs off the inputs: PyTorch's
+    # relu, abs, norm and pow read their input (or output) in a differentiable formula, clamp and max a mask.
+    _flat_through_inputs = True
 
     @staticmethod
     def forward(ctx: Function, *arrays: Any, **options: Any) -> np.ndarray | tuple[np.ndarray, ...]:
@@ -1331,9 +1356,26 @@ class _FlatDerivative(Function):
     `_connect_flat`, never applied.
     """
 
+    _fresh_grads = True  # fresh zeros: the engine may keep them as a .grad without a copy
+
     @staticmethod
     def backward(ctx: Function, grad: Any) -> Any:
         return tuple(None if edge is None else np.zeros(_edge_shape(edge), _edge_dtype(edge)) for edge in ctx.parents)
+
+
+class _FlatThrough(Function):
+    """`_FlatDerivative` for a gradient that already has a graph (the upstream gradient required grad).
+
+    Its first parent is the gradient's own producer, which gets the gradient unchanged; the op's inputs follow,
+    with derivative 0, as PyTorch's: d/dx of relu'(x) * u is zeros, not "unused", when u requires grad.
+    """
+
+    _fresh_grads = True  # the upstream gradient itself, and fresh zeros
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        through, *inputs = ctx.parents
+        return (grad, *(None if edge is None else np.zeros(_edge_shape(edge), _edge_dtype(edge)) for edge in inputs))
 
 
 def _edge_shape(edge: Any) -> tuple:
@@ -1349,8 +1391,23 @@ def _connect_flat(node: Function, returned: tuple) -> tuple:
     dependencies = tuple(edge for edge in node.parents if edge is not None)
     connected = []
     for grad, edge in zip(returned, node.parents):
-        if grad is None or edge is None or (isinstance(grad, Tensor) and grad._requires_grad):
+        if grad is None or edge is None:
             connected.append(grad)
+            continue
+        if isinstance(grad, Tensor) and grad._requires_grad:
+            if not node._flat_through_inputs:
+                connected.append(grad)
+                continue
+            through = _FlatThrough.__new__(_FlatThrough)
+            through.parents = (grad._node or grad, *dependencies)
+            through.seq = _next_seq()
+            through._saved = ()
+            through.shape = grad.data.shape
+            through.dtype = grad.data.dtype
+            tensor = _constant_tensor(grad.data)
+            tensor._requires_grad = True
+            tensor._node = through
+            connected.append(tensor)
             continue
         array = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
         flat = _FlatDerivative.__new__(_FlatDerivative)
@@ -1647,6 +1704,8 @@ class _Walk:
         """A returned gradient made fit for its input: the right type, dtype and shape (recorded if a Tensor)."""
         if isinstance(grad, Tensor):
             if not self.create_graph:
+                if not node._fresh_grads:  # a user's backward: the same error as on the fast path
+                    _as_gradient(node, position, grad, dtype)
                 grad = grad.data
             elif grad.dtype.kind != "f":
                 raise _BackwardTypeError(

@@ -59,6 +59,7 @@ class Max(Primitive):
 
     __slots__ = ()
     _backward_reads_inputs = True
+    _flat_through_inputs = False  # PyTorch masks here: an upstream that requires grad leaves x unused
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):

@@ -223,10 +223,15 @@ class Module:
         if hooks is None:
             hooks = {"forward_pre": [], "forward": [], "backward": [], "backward_pre": []}
             object.__setattr__(self, "_hooks", hooks)
-            weakref.finalize(self, _forget_module_hooks, hooks)  # a dead module's hooks stop counting
+            object.__setattr__(self, "_hook_tally", [0])
+            # A dead module's hooks stop counting. The finalizer holds the tally only, never the hooks: a hook
+            # that refers to the module (a monitor's bound method) would keep it alive for ever.
+            weakref.finalize(self, _forget_module_hooks, self.__dict__["_hook_tally"])
+        tally = self.__dict__["_hook_tally"]
         entry = [hook]  # a fresh object, so that remove() takes out exactly this registration
         with autograd._hook_lock:
             hooks[kind].insert(0, entry) if prepend else hooks[kind].append(entry)
+            tally[0] += 1
             _module_hook_count += 1
 
         def remove() -> None:
@@ -235,7 +240,9 @@ class Module:
                 for position, item in enumerate(hooks[kind]):
                     if item is entry:
                         del hooks[kind][position]
-                        _module_hook_count -= 1
+                        if tally[0] is not None:  # else the module died, and its hooks stopped counting then
+                            tally[0] -= 1
+                            _module_hook_count -= 1
                         break
 
         return RemovableHandle(remove)
@@ -586,12 +593,11 @@ def _buffer_array(owner: str, name: str, value: Any) -> np.ndarray | None:
 _module_hook_count = 0
 
 
-def _forget_module_hooks(hooks: dict[str, list]) -> None:
+def _forget_module_hooks(tally: list) -> None:
     global _module_hook_count
     with autograd._hook_lock:
-        _module_hook_count -= sum(len(entries) for entries in hooks.values())
-        for entries in hooks.values():
-            entries.clear()
+        _module_hook_count -= tally[0] or 0
+        tally[0] = None
 
 
 class _HookRecord:
