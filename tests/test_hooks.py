@@ -972,19 +972,21 @@ def hook_counts():
 def test_hooks_that_close_over_their_owner_stop_counting_when_it_is_dropped():
     import gc
 
+    def make_and_drop() -> tuple:
+        x = leaf([1.0, 2.0])
+        x.register_hook(lambda grad: grad * x)  # a cycle: x -> its hooks -> the lambda -> x
+        x.register_post_accumulate_grad_hook(lambda tensor: x)
+        y = x * 2
+        y.register_hook(lambda grad: grad + y.data)
+        layer = linear()
+        layer.register_forward_hook(lambda module, args, output: layer and output)
+        monitored = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+        tg.GradientMonitor(monitored).attach()  # never detached: its bound methods refer to the model
+        return hook_counts()  # everything above goes out of scope here
+
     gc.collect()
     before = hook_counts()
-    x = leaf([1.0, 2.0])
-    x.register_hook(lambda grad: grad * x)  # a cycle: x -> its hooks -> the lambda -> x
-    x.register_post_accumulate_grad_hook(lambda tensor: x)
-    y = x * 2
-    y.register_hook(lambda grad: grad + y.data)
-    layer = linear()
-    layer.register_forward_hook(lambda module, args, output: layer and output)
-    monitored = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
-    tg.GradientMonitor(monitored).attach()  # never detached: its bound methods refer to the model
-    assert hook_counts() != before
-    del x, y, layer, monitored
+    assert make_and_drop() != before
     gc.collect()
     assert hook_counts() == before
 

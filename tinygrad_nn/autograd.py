@@ -1374,7 +1374,7 @@ class _FlatThrough(Function):
 
     @staticmethod
     def backward(ctx: Function, grad: Any) -> Any:
-        through, *inputs = ctx.parents
+        _through, *inputs = ctx.parents
         return (grad, *(None if edge is None else np.zeros(_edge_shape(edge), _edge_dtype(edge)) for edge in inputs))
 
 
