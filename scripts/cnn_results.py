@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict = {"recipe": RECIPE, "epochs": args.epochs, "images": len(x), "test_images": len(x_test)}
     results["machine"] = f"{platform.processor() or platform.machine()}, numpy {np.__version__}"
     # numpy's BLAS reads its thread count once, from the environment: OPENBLAS_NUM_THREADS=1 python scripts/...
-    results["blas_threads"] = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    setting = os.environ.get("OPENBLAS_NUM_THREADS", "").strip()
+    results["blas_threads"] = setting if setting.isdigit() and int(setting) > 0 else "default"
     torch = None
     if not args.no_torch:
         try:

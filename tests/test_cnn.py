@@ -8,6 +8,7 @@ images.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -202,7 +203,12 @@ def test_the_results_script_trains_both_and_draws_every_figure(tmp_path):
     assert matrix.shape == (10, 10) and matrix.sum() == 256
     np.testing.assert_allclose(saved["class_accuracy"], np.diag(matrix) / matrix.sum(axis=1))
     assert results["recipe"] == cnn_epoch.RECIPE
-    assert "| tinygrad_nn, default threads |" in cnn_results.tables(results)  # the test leaves BLAS alone
+    # The label reports the BLAS thread count the run had: whatever OPENBLAS_NUM_THREADS this process inherited.
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "").strip()
+    blas = blas if blas.isdigit() and int(blas) > 0 else "default"  # unset, empty or nonsense: OpenBLAS's own
+    assert results["blas_threads"] == blas
+    expected = "1 thread" if blas != "default" and int(blas) <= 1 else f"{blas} threads"
+    assert f"| tinygrad_nn, {expected} |" in cnn_results.tables(results)
 
 
 # ------------------------------------------------------------------------------------------------------------
