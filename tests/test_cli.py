@@ -997,35 +997,76 @@ def test_train_cnn_hidden_sizes_are_its_fully_connected_layers(monkeypatch, tmp_
     assert json.loads((tmp_path / "config.json").read_text())["hidden"] == [32, 16]
 
 
-def write_idx_images(folder: Path, height: int, width: int) -> None:
+def write_idx_images(folder: Path, height: int, width: int, test_size: tuple[int, int] | None = None) -> None:
     """An MNIST-like data set of random images of height x width, in IDX files written by hand (uncompressed)."""
     import struct
 
     rng = np.random.default_rng(0)
     folder.mkdir()
-    for prefix, count in (("train", 40), ("t10k", 10)):
-        images = rng.integers(0, 256, (count, height, width), dtype=np.uint8)
+    for prefix, count, (rows, columns) in (("train", 40, (height, width)), ("t10k", 10, test_size or (height, width))):
+        images = rng.integers(0, 256, (count, rows, columns), dtype=np.uint8)
         labels = rng.integers(0, 10, count, dtype=np.uint8)
-        header = bytes([0, 0, 8, 3]) + struct.pack(">III", count, height, width)
+        header = bytes([0, 0, 8, 3]) + struct.pack(">III", count, rows, columns)
         (folder / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
         (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", count)
                                                               + labels.tobytes())  # fmt: skip
 
 
-def test_train_cnn_refuses_images_that_are_not_square_and_the_mlp_takes_them(tmp_path):
+@pytest.mark.parametrize(
+    ("height", "width", "features"),
+    [(20, 30, 600), (32, 8, 256)],  # 256 values are 16 x 16 too: the files' header says which
+)
+def test_train_cnn_takes_images_that_are_not_square_at_the_size_their_files_say(tmp_path, height, width, features):
     folder = tmp_path / "wide"
-    write_idx_images(folder, 20, 30)
-    argv = ["train", "--dataset", "mnist", "--data-root", str(folder), "--epochs", "1"]
-    status, stdout, stderr = run_main([*argv, "--model", "cnn", "--out", str(tmp_path / "cnn")])
-    assert status == 2
-    assert one_line_error(stderr, "train") == (
-        "tinygrad-nn train: --model cnn takes square grey images, but mnist's samples have 600 values, which is not "
-        "the square of a whole number; --model mlp takes samples of any size\n"
-    )
-    assert not (tmp_path / "cnn" / "config.json").exists() and "epoch" not in stdout
-    status, stdout, stderr = run_main([*argv, "--model", "mlp", "--hidden", "8", "--out", str(tmp_path / "mlp")])
+    write_idx_images(folder, height, width)
+    argv = ["train", "--dataset", "mnist", "--data-root", str(folder), "--epochs", "1", "--model", "cnn"]
+    status, stdout, stderr = run_main([*argv, "--out", str(tmp_path / "cnn")])
     assert status == 0, stderr
-    assert "40 training and 10 test samples, 600 features, 10 classes" in stdout
+    assert f"40 training and 10 test samples, {features} features (1 x {height} x {width} images)" in stdout
+    assert f"Unflatten(dim=1, unflattened_size=(1, {height}, {width}))" in stdout
+    config = json.loads((tmp_path / "cnn" / "config.json").read_text())
+    assert config["input_shape"] == [1, height, width] and config["features"] == features
+    state = tg.load(tmp_path / "cnn" / "model.npz")
+    assert state["10.weight"].shape == (128, 64 * (height // 4) * (width // 4))
+    # The run's folder rebuilds it, for graph and --resume alike.
+    status, _, stderr = run_main(["graph", "--model", str(tmp_path / "cnn"), "--data-root", str(folder),
+                                  "--out", str(tmp_path / "g.dot")])  # fmt: skip
+    assert status == 0, stderr
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "test_size", "message"),
+    [
+        (3, 3, None, "mnist's data: 'input_shape' is [1, 3, 3], but the CNN pools its images twice by 2, so they must "
+                     "be at least 4 x 4 pixels"),
+        (2, 50, None, "mnist's data: 'input_shape' is [1, 2, 50], but the CNN pools its images twice by 2, so they "
+                     "must be at least 4 x 4 pixels"),  # 100 values, not 10 x 10
+        (28, 28, (14, 56), "--model cnn: mnist's training images are 28 x 28 pixels but its test images 14 x 56; "
+                           "the CNN is built for one size"),
+    ],
+)  # fmt: skip
+def test_train_cnn_refuses_images_it_cannot_take_naming_their_size(tmp_path, height, width, test_size, message):
+    folder = tmp_path / "odd"
+    write_idx_images(folder, height, width, test_size)
+    argv = ["train", "--dataset", "mnist", "--data-root", str(folder), "--epochs", "1", "--out", str(tmp_path / "o")]
+    status, stdout, stderr = run_main([*argv, "--model", "cnn"])
+    assert status == 2
+    assert one_line_error(stderr, "train") == f"tinygrad-nn train: {message}\n"
+    assert "epoch" not in stdout and not (tmp_path / "o" / "model.npz").exists()
+    status, stdout, stderr = run_main([*argv, "--model", "mlp", "--hidden", "8"])  # flat samples: any size
+    assert status == 0, stderr
+
+
+def test_train_refuses_test_samples_of_another_size_than_the_training_samples(tmp_path):
+    folder = tmp_path / "odd"
+    write_idx_images(folder, 28, 28, (20, 20))
+    status, stdout, stderr = run_main(["train", "--dataset", "mnist", "--data-root", str(folder), "--model", "mlp",
+                                       "--out", str(tmp_path / "o")])  # fmt: skip
+    assert status == 2 and "epoch" not in stdout
+    assert one_line_error(stderr, "train") == (
+        "tinygrad-nn train: mnist's training samples have 784 values but its test samples 400: the model takes one "
+        "size\n"
+    )
 
 
 def test_train_cnn_on_square_images_of_another_size(tmp_path):

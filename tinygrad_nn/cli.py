@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import importlib.util
 import json
 import math
 import os
+import struct
 import sys
 import textwrap
 import time
@@ -390,22 +392,50 @@ def _fresh_settings(given: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def _image_shape(features: int, dataset: str) -> list[int]:
-    """The (channels, height, width) of a data set's flattened samples: square grey images, as all of ours are."""
-    side = math.isqrt(features)
-    if side * side != features:
+def _idx_image_size(dataset: str, root: str | None) -> tuple[int, int]:
+    """The (rows, columns) of an IDX data set's images, from its files' headers: the loaders flatten them.
+
+    Called after the data set was loaded, so its files are there and were checked; only their first 16 bytes are
+    read again. Training and test images of different sizes are refused here, naming both.
+    """
+    folder = data._find_or_download(dataset, root, download=False)  # the folder the loader read
+    sizes = []
+    for name in (data._TRAIN_IMAGES, data._TEST_IMAGES):
+        path = data._idx_file_in(folder, name)
+        assert path is not None  # the loader found it a moment ago
+        with path.open("rb") as file:
+            compressed = file.read(2) == b"\x1f\x8b"
+            file.seek(0)
+            header = (gzip.GzipFile(fileobj=file) if compressed else file).read(16)
+        rows, columns = struct.unpack(">II", header[8:16])  # after the magic and the count: (N, rows, columns)
+        sizes.append((rows, columns))
+    if sizes[0] != sizes[1]:
         raise CommandError(
-            f"--model cnn takes square grey images, but {dataset}'s samples have {features:,} values, which is not "
-            f"the square of a whole number; --model mlp takes samples of any size"
+            f"--model cnn: {dataset}'s training images are {sizes[0][0]} x {sizes[0][1]} pixels but its test images "
+            f"{sizes[1][0]} x {sizes[1][1]}; the CNN is built for one size"
         )
+    return sizes[0]
+
+
+def _image_shape(dataset: str, features: int, root: str | None = None, loaded: bool = False) -> list[int]:
+    """The (channels, height, width) of a data set's flattened samples: grey images, one channel.
+
+    Before the data is loaded, the data set's own size (8 x 8 digits, 28 x 28 (Fashion-)MNIST); after, for
+    (Fashion-)MNIST, the size its files hold (files in --data-root may hold images of any size, square or not).
+    """
+    if loaded and dataset != "digits":
+        return [1, *_idx_image_size(dataset, root)]
+    side = math.isqrt(features)
     return [1, side, side]
 
 
-def _model_config(settings: dict[str, Any], features: int, classes: int) -> dict[str, Any]:
+def _model_config(
+    settings: dict[str, Any], features: int, classes: int, input_shape: list[int] | None = None
+) -> dict[str, Any]:
     """The model entries of a run's config: what `models.build_model` rebuilds the network from."""
     config: dict[str, Any] = {"model": settings["model"], "features": features}
     if models.RECIPES[settings["model"]].images:
-        config["input_shape"] = _image_shape(features, settings["dataset"])
+        config["input_shape"] = input_shape or _image_shape(settings["dataset"], features)
     return {**config, "hidden": settings["hidden"], "classes": classes, "dtype": settings["dtype"]}
 
 
@@ -576,7 +606,17 @@ def command_train(args: argparse.Namespace) -> None:
     x_test = recipe.prepare_inputs(x_test.astype(dtype))
     # From the data itself: files in --data-root may hold images of another size than the data set's.
     features, classes = x_train.shape[1], int(max(y_train.max(), y_test.max())) + 1
-    model_config = _model_config(settings, features, classes)
+    if x_test.shape[1] != features:
+        raise CommandError(
+            f"{settings['dataset']}'s training samples have {features:,} values but its test samples "
+            f"{x_test.shape[1]:,}: the model takes one size"
+        )
+    shape = _image_shape(settings["dataset"], features, args.data_root, loaded=True) if recipe.images else None
+    model_config = _model_config(settings, features, classes, shape)
+    try:
+        models.check_config(model_config)  # the data's own sizes: images too small, or a model too large
+    except ValueError as error:
+        raise CommandError(f"{settings['dataset']}'s data: {error}") from None
     # The framework's generator, which dropout draws its masks from (and every layer's constructor): seeded, so
     # that a run repeats; --resume puts back its state from the checkpoint.
     nn.init.manual_seed(settings["seed"])
