@@ -293,54 +293,6 @@ def test_the_results_script_trains_both_and_draws_every_figure(tmp_path):
     assert f"| tinygrad_nn, {expected} |" in cnn_results.tables(results)
 
 
-def write_idx(folder: Path, train: int, test: int) -> None:
-    """An MNIST-like data set of random 28 x 28 images, as uncompressed IDX files."""
-    import struct
-
-    rng = np.random.default_rng(0)
-    folder.mkdir()
-    for prefix, count in (("train", train), ("t10k", test)):
-        images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, count, dtype=np.uint8)
-        header = bytes([0, 0, 8, 3]) + struct.pack(">III", count, 28, 28)
-        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
-        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(
-            bytes([0, 0, 8, 1]) + struct.pack(">I", count) + labels.tobytes()
-        )
-
-
-def test_the_command_line_trains_what_the_results_script_trains(tmp_path, capsys):
-    """`tinygrad-nn train --model cnn` and scripts/cnn_results.py take the same steps, loss for loss.
-
-    Both draw each epoch's order from ``numpy.random.default_rng(0)`` (the DataLoader's shuffle, the script's
-    `batches`), start from ``models.cnn(seed=0)`` and dropout's masks from ``tg.manual_seed(0)``: so the command
-    line's full run on Fashion-MNIST is the page's table's run (benchmarks/README.md's row says so too). Here on
-    100 random images (a batch of 64 and one of 36), two epochs.
-    """
-    from tinygrad_nn import cli, training
-
-    threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl comes with scikit-learn")
-    write_idx(tmp_path / "data", train=100, test=30)
-    out = tmp_path / "out"
-    argv = ["train", "--dataset", "mnist", "--data-root", str(tmp_path / "data"), "--model", "cnn", "--epochs", "2"]
-    assert cli.main([*argv, "--out", str(out)]) == 0
-    history = training.load_checkpoint(out / "checkpoint.npz")["history"]
-    accuracies = json.loads((out / "config.json").read_text())["test_accuracy"]
-
-    (x, y), (x_test, y_test) = tg.data.load_mnist(tmp_path / "data", download=False)
-    tg.manual_seed(12345)  # train_ours seeds the generator itself, as train does
-    # On one BLAS thread, as train runs the CNN and as the published run ran (OPENBLAS_NUM_THREADS=1): OpenBLAS
-    # splits a product differently on two threads, which changes the last bit of some sums.
-    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-        orders = cnn_results.batches(100, 2, seed=0)
-        script = cnn_results.train_ours(x, y, x_test, y_test, orders, report_every=1)
-    capsys.readouterr()
-    assert len(history["step_loss"]) == len(script["loss"]) == 4
-    # Bit for bit: the same batches, weights and dropout masks (the checkpoint holds the losses as an array).
-    assert np.asarray(history["step_loss"]).tolist() == script["loss"]
-    assert accuracies == script["test_accuracy"]
-
-
 # ------------------------------------------------------------------------------------------------------------
 # docs/cnn.md: its code runs and prints what the page shows; its numbers are the full run's
 # ------------------------------------------------------------------------------------------------------------
@@ -417,3 +369,51 @@ def test_the_command_line_run_the_page_quotes_is_the_benchmarks_and_meets_the_ba
     # The page says it is the table's run, step for step (test_the_command_line_trains_what_the_results_script_
     # trains checks the two loops on a few images): so its accuracy is the results file's.
     assert accuracy == f"{json.loads(RESULTS.read_text())['tinygrad_nn']['test_accuracy'][-1]:.4f}"
+
+
+def write_idx(folder: Path, train: int, test: int) -> None:
+    """An MNIST-like data set of random 28 x 28 images, as uncompressed IDX files."""
+    import struct
+
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for prefix, count in (("train", train), ("t10k", test)):
+        images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, count, dtype=np.uint8)
+        header = bytes([0, 0, 8, 3]) + struct.pack(">III", count, 28, 28)
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(
+            bytes([0, 0, 8, 1]) + struct.pack(">I", count) + labels.tobytes()
+        )
+
+
+def test_the_command_line_trains_what_the_results_script_trains(tmp_path, capsys):
+    """`tinygrad-nn train --model cnn` and scripts/cnn_results.py take the same steps, loss for loss.
+
+    Both draw each epoch's order from ``numpy.random.default_rng(0)`` (the DataLoader's shuffle, the script's
+    `batches`), start from ``models.cnn(seed=0)`` and dropout's masks from ``tg.manual_seed(0)``: so the command
+    line's full run on Fashion-MNIST is the page's table's run (benchmarks/README.md's row says so too). Here on
+    100 random images (a batch of 64 and one of 36), two epochs.
+    """
+    from tinygrad_nn import cli, training
+
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl comes with scikit-learn")
+    write_idx(tmp_path / "data", train=100, test=30)
+    out = tmp_path / "out"
+    argv = ["train", "--dataset", "mnist", "--data-root", str(tmp_path / "data"), "--model", "cnn", "--epochs", "2"]
+    assert cli.main([*argv, "--out", str(out)]) == 0
+    history = training.load_checkpoint(out / "checkpoint.npz")["history"]
+    accuracies = json.loads((out / "config.json").read_text())["test_accuracy"]
+
+    (x, y), (x_test, y_test) = tg.data.load_mnist(tmp_path / "data", download=False)
+    tg.manual_seed(12345)  # train_ours seeds the generator itself, as train does
+    # On one BLAS thread, as train runs the CNN and as the published run ran (OPENBLAS_NUM_THREADS=1): OpenBLAS
+    # splits a product differently on two threads, which changes the last bit of some sums.
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        orders = cnn_results.batches(100, 2, seed=0)
+        script = cnn_results.train_ours(x, y, x_test, y_test, orders, report_every=1)
+    capsys.readouterr()
+    assert len(history["step_loss"]) == len(script["loss"]) == 4
+    # Bit for bit: the same batches, weights and dropout masks (the checkpoint holds the losses as an array).
+    assert np.asarray(history["step_loss"]).tolist() == script["loss"]
+    assert accuracies == script["test_accuracy"]
