@@ -1,7 +1,8 @@
-"""Benchmark 8: one epoch of the default CNN on Fashion-MNIST (batch 64, float32): time, accuracy and memory.
+"""Benchmark 9: one epoch of the default CNN on Fashion-MNIST (batch 64, float32): time, accuracy and memory.
 
-The CNN and its training recipe are defined here (`cnn`, `torch_cnn`, `RECIPE`): conv32-BN-ReLU-pool,
-conv64-BN-ReLU-pool, fc128-ReLU-dropout, fc10, trained with Adam and a cosine-annealed learning rate. Both
+The CNN and its training recipe are the package's, `tinygrad_nn.models.cnn` and ``models.RECIPES["cnn"]``
+(what ``tinygrad-nn train --model cnn`` trains): conv32-BN-ReLU-pool, conv64-BN-ReLU-pool, fc128-ReLU-dropout,
+fc10, trained with Adam and a cosine-annealed learning rate. `torch_cnn` is the same network in PyTorch. Both
 frameworks train the same network from the same initial weights over the same batches. Memory: the peak of
 numpy's allocations during our epoch (tracemalloc), and for both frameworks the peak resident memory during
 the epoch above what the process held before it (the kernel's high-water mark, reset before each epoch).
@@ -15,54 +16,18 @@ import tracemalloc
 import numpy as np
 
 import tinygrad_nn as tg
-from tinygrad_nn import nn, optim
+from tinygrad_nn import models, nn, optim
 from tinygrad_nn.nn import functional as F  # noqa: N812
 
 from harness import format_time, torch_or_none
 
-RECIPE = {
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "schedule": "cosine",  # annealed to 0 over the epochs, stepped once per epoch
-    "batch_size": 64,
-    "epochs": 8,
-    "dtype": "float32",
-}
+RECIPE = models.RECIPES["cnn"].training
 """The default recipe for the CNN on Fashion-MNIST: reaches 0.92 test accuracy (see docs/cnn.md)."""
 
 
-def cnn(
-    dtype: object = np.float32, seed: int = 0, in_channels: int = 1, side: int = 28, classes: int = 10
-) -> nn.Sequential:
-    """The default CNN; takes flat images (N, in_channels * side * side), as the command line's loaders give them.
-
-    conv 3x3 (32) - batch norm - ReLU - max pool 2, conv 3x3 (64) - batch norm - ReLU - max pool 2, then
-    fc 128 - ReLU - dropout 0.25 - fc to the classes. The convolutions have no bias: the batch norm after each
-    subtracts the mean, which would cancel it (its gradient would be 0). The convolutions and linear layers are
-    initialised as PyTorch's, from a generator seeded with `seed`.
-    """
-    generator = np.random.default_rng(seed)
-    quarter = side // 4
-    model = nn.Sequential(
-        nn.Unflatten(1, (in_channels, side, side)),
-        nn.Conv2d(in_channels, 32, 3, padding=1, bias=False),  # batch norm's shift makes a bias redundant
-        nn.BatchNorm2d(32),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1, bias=False),
-        nn.BatchNorm2d(64),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(64 * quarter * quarter, 128),
-        nn.ReLU(),
-        nn.Dropout(0.25),
-        nn.Linear(128, classes),
-    )
-    for module in model:
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            module.reset_parameters(generator)
-    return model.to(dtype)
+def cnn(dtype: object = np.float32, seed: int = 0) -> nn.Sequential:
+    """The default CNN for Fashion-MNIST's 28 x 28 images: `tinygrad_nn.models.cnn` with its defaults."""
+    return models.cnn(dtype=dtype, seed=seed)
 
 
 def torch_cnn(torch, weights: dict | None = None, in_channels: int = 1, side: int = 28, classes: int = 10):

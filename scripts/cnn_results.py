@@ -1,5 +1,9 @@
 """Train the default CNN on Fashion-MNIST, ours and PyTorch's same recipe, and draw the figures of docs/cnn.md.
 
+The network and the recipe are the package's, `tinygrad_nn.models.cnn` and ``models.RECIPES["cnn"]``: what
+``tinygrad-nn train --dataset fashion-mnist --model cnn`` trains too (over the package's DataLoader's batches
+rather than the orders drawn here, which PyTorch's run shares).
+
 What it writes into --out (docs/images by default):
 
 - ``cnn-graph.svg`` and ``cnn-graph-max-depth.svg``: the CNN's graph for one batch, modules as clusters, and the
@@ -30,12 +34,15 @@ from pathlib import Path
 import numpy as np
 
 import tinygrad_nn as tg
-from tinygrad_nn import Tensor, optim
+from tinygrad_nn import Tensor, models, optim
 from tinygrad_nn.nn import functional as F  # noqa: N812
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from cnn_epoch import RECIPE, cnn, torch_cnn  # noqa: E402 - the recipe lives beside its benchmark
+from cnn_epoch import torch_cnn  # noqa: E402 - PyTorch's copy of the network lives beside its benchmark
+
+# The network and its recipe are the package's: what `tinygrad-nn train --model cnn` trains.
+RECIPE = models.RECIPES["cnn"].training
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
@@ -43,7 +50,7 @@ CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shi
 def pictures(out: Path) -> list[Path]:
     """The CNN's graph for a batch of 8 random images: every module a cluster, then collapsed to depth 1."""
     tg.manual_seed(0)
-    model = cnn(np.float32, seed=0)
+    model = models.cnn(dtype=np.float32, seed=0)
     images = Tensor(np.random.default_rng(0).random((8, 784), dtype=np.float32))
     loss = F.cross_entropy(model(images), np.arange(8))
     with tg.retain_grads():
@@ -64,7 +71,7 @@ def batches(count: int, epochs: int, seed: int) -> list[np.ndarray]:
 def train_ours(x, y, x_test, y_test, orders, report_every: int) -> dict:
     """The recipe in tinygrad_nn: the loss every `report_every` steps, the test accuracy and time of each epoch."""
     tg.manual_seed(0)
-    model = cnn(np.float32, seed=0)
+    model = models.cnn(dtype=np.float32, seed=0)
     optimizer = optim.Adam(model.parameters(), lr=RECIPE["lr"])
     scheduler = optim.CosineAnnealingLR(optimizer, T_max=len(orders))
     history = {"loss": [], "step": [], "test_accuracy": [], "epoch_seconds": []}
@@ -96,7 +103,7 @@ def train_ours(x, y, x_test, y_test, orders, report_every: int) -> dict:
 
 def train_torch(torch, x, y, x_test, y_test, orders, report_every: int) -> dict:
     """The same recipe in PyTorch, from our initial weights, over the same batches."""
-    model = torch_cnn(torch, cnn(np.float32, seed=0).state_dict())
+    model = torch_cnn(torch, models.cnn(dtype=np.float32, seed=0).state_dict())
     optimizer = torch.optim.Adam(model.parameters(), lr=RECIPE["lr"])
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=len(orders))
     images, labels, test_images = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(x_test)

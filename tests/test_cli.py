@@ -601,8 +601,12 @@ def test_graph_accepts_an_html_output(tmp_path, monkeypatch):
         (["train", "--momentum", "0.9"], "--momentum"),  # with adam, the mlp's default
         (["train", "--seed", "-1"], "--seed"),
         (["train", "--seed", "1.5"], "--seed"),
+        (["train", "--threads", "-1"], "--threads"),
+        (["train", "--threads", "1.5"], "--threads"),
+        (["train", "--threads", "5000"], "--threads"),
         (["train", "--dataset", "cifar10"], "--dataset"),
-        (["train", "--model", "cnn"], "--model"),
+        (["train", "--model", "rnn"], "--model"),
+        (["train", "--model", "cnn", "--hidden", "900000,900000"], "--hidden"),  # a CNN too large, refused at once
         (["train", "--model", "tutorial", "--hidden", "64,32"], "--hidden"),
         (["demo", "--hidden", "0"], "--hidden"),
         (["demo", "--seed", "-5"], "--seed"),
@@ -616,6 +620,7 @@ def test_graph_accepts_an_html_output(tmp_path, monkeypatch):
         (["train", "--data-root", ""], "--data-root"),
         (["demo", "--out", ""], "--out"),
         (["graph", "--weights", "model\x00.npz"], "--weights"),
+        (["graph", "--model", ""], "--weights/--model"),
         (["fit"], "fit"),
         ([], "COMMAND"),
         (["train", "--unknown"], "--unknown"),
@@ -890,3 +895,458 @@ def test_graph_writes_the_interactive_explorer_for_html(trained_mlp, tmp_path):
     assert page.startswith("<!DOCTYPE html>") or page.lstrip().lower().startswith("<!doctype html>")
     assert "http://" not in page and "https://" not in page
     assert "0.weight" in page
+
+
+# --------------------------------------------------------------------------------------------------------------
+# train --model cnn, and the commands that read what it wrote
+# --------------------------------------------------------------------------------------------------------------
+
+CNN_ON_DIGITS = ["train", "--dataset", "digits", "--model", "cnn", "--epochs", "2"]
+
+
+@pytest.fixture(scope="module")
+def trained_cnn(tmp_path_factory) -> tuple[Path, str, str]:
+    """`train --dataset digits --model cnn --epochs 2` (the 8x8 digits as 1 x 8 x 8 images), once."""
+    out_dir = tmp_path_factory.mktemp("train_cnn")
+    status, stdout, stderr = run_main([*CNN_ON_DIGITS, "--out", str(out_dir)])
+    assert status == 0, stderr
+    return out_dir, stdout, stderr
+
+
+def test_train_cnn_on_digits_learns_with_the_recipes_defaults(trained_cnn):
+    out_dir, stdout, stderr = trained_cnn
+    assert stderr == ""
+    assert "digits: 1347 training and 450 test samples, 64 features (1 x 8 x 8 images), 10 classes" in stdout
+    assert "Unflatten(dim=1, unflattened_size=(1, 8, 8))" in stdout and "Dropout(p=0.25" in stdout
+    assert "adam, cosine-annealed lr=0.001, batch size 64, 2 epochs, float32" in stdout
+    epochs = epochs_printed(stdout)
+    assert [epoch for epoch, _, _ in epochs] == [1, 2]
+    assert epochs[1][1] < epochs[0][1] and epochs[1][2] > 0.85  # chance is 0.1
+    config = json.loads((out_dir / "config.json").read_text())
+    assert (config["model"], config["features"], config["input_shape"], config["hidden"]) == ("cnn", 64, [1, 8, 8],
+                                                                                             [128])  # fmt: skip
+    assert (config["optimizer"], config["lr"], config["schedule"], config["batch_size"]) == ("adam", 0.001, "cosine",
+                                                                                             64)  # fmt: skip
+    assert config["dtype"] == "float32" and config["status"] == "finished"
+    state = tg.load(out_dir / "model.npz")
+    assert state["1.weight"].shape == (32, 1, 3, 3) and state["10.weight"].shape == (128, 64 * 2 * 2)
+    assert state["2.running_var"].dtype == np.float32 and state["2.num_batches_tracked"] == 2 * 22  # 22 batches
+    # build_model rebuilds it from config.json: with the saved weights it scores what train printed last.
+    model = models.build_model(config, seed=99)
+    model.load_state_dict(state)
+    _, (x_test, y_test) = data.load_digits()
+    assert (
+        training.evaluate(model, data.DataLoader(x_test, y_test, batch_size=100)).accuracy
+        == (config["test_accuracy"][-1])
+    )
+
+
+def test_train_cnn_repeats_itself_dropout_included(trained_cnn, tmp_path):
+    """The same seed gives the same run: train seeds the generator that dropout draws its masks from."""
+    out_dir, stdout, _ = trained_cnn
+    tg.manual_seed(12345)  # whatever the generator did before, the run is the same
+    status, again, stderr = run_main([*CNN_ON_DIGITS, "--out", str(tmp_path)])
+    assert status == 0, stderr
+    assert epochs_printed(again) == epochs_printed(stdout)
+    first, second = tg.load(out_dir / "model.npz"), tg.load(tmp_path / "model.npz")
+    assert all(np.array_equal(first[name], second[name]) for name in first)
+
+
+def fake_fit(monkeypatch) -> dict:
+    """Replace training.fit by one that records what train gave it and stops as Ctrl-C would, before any work."""
+    seen: dict = {}
+
+    def record(model, loss_fn, optimizer, train_loader, **options):
+        seen.update(model=model, loss_fn=loss_fn, optimizer=optimizer, train_loader=train_loader, **options)
+        raise training.TrainingInterrupted("interrupted during epoch 1", training.History(), None, 0)
+
+    monkeypatch.setattr(training, "fit", record)
+    return seen
+
+
+@pytest.mark.usefixtures("fashion_mnist_present")
+def test_train_cnn_on_fashion_mnist_takes_the_recipe_behind_the_published_accuracy(monkeypatch, tmp_path):
+    """What `tinygrad-nn train --dataset fashion-mnist --model cnn` trains, without training it (minutes)."""
+    seen = fake_fit(monkeypatch)
+    status, stdout, stderr = run_main(["train", "--dataset", "fashion-mnist", "--model", "cnn", "--out", str(tmp_path)])
+    assert status == 130, stderr
+    assert "60000 training and 10000 test samples, 784 features (1 x 28 x 28 images), 10 classes" in stdout
+    assert "adam, cosine-annealed lr=0.001, batch size 64, 8 epochs, float32" in stdout
+    recipe = models.RECIPES["cnn"].training
+    assert seen["epochs"] == recipe["epochs"] == 8
+    assert isinstance(seen["optimizer"], tg.optim.Adam) and seen["optimizer"].param_groups[0]["lr"] == recipe["lr"]
+    assert isinstance(seen["scheduler"], tg.optim.lr_scheduler.CosineAnnealingLR)
+    assert seen["scheduler"].T_max == 8
+    assert seen["train_loader"].batch_size == 64 and seen["loss_fn"] is tg.nn.functional.cross_entropy
+    # The 10,000 test images are measured 500 at a time (about 120 MiB of activations, not 400 MiB at 2,000).
+    assert seen["val_loader"].batch_size == models.RECIPES["cnn"].eval_batch_size == 500
+    # The model is the published one, weight for weight (docs/cnn.md's results were computed from it).
+    published = models.cnn(dtype=np.float32, seed=0).state_dict()
+    for name, value in seen["model"].state_dict().items():
+        assert value.dtype == published[name].dtype and np.array_equal(value, published[name]), name
+
+
+def test_train_cnn_hidden_sizes_are_its_fully_connected_layers(monkeypatch, tmp_path):
+    seen = fake_fit(monkeypatch)
+    status, _, stderr = run_main(["train", "--model", "cnn", "--hidden", "32,16", "--dtype", "float64",
+                                  "--out", str(tmp_path)])  # fmt: skip
+    assert status == 130, stderr
+    linears = [m for m in seen["model"] if isinstance(m, tg.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(256, 32), (32, 16), (16, 10)]
+    assert {p.dtype for p in seen["model"].parameters()} == {np.dtype(np.float64)}
+    assert json.loads((tmp_path / "config.json").read_text())["hidden"] == [32, 16]
+
+
+def write_idx_images(folder: Path, height: int, width: int, test_size: tuple[int, int] | None = None) -> None:
+    """An MNIST-like data set of random images of height x width, in IDX files written by hand (uncompressed)."""
+    import struct
+
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for prefix, count, (rows, columns) in (("train", 40, (height, width)), ("t10k", 10, test_size or (height, width))):
+        images = rng.integers(0, 256, (count, rows, columns), dtype=np.uint8)
+        labels = rng.integers(0, 10, count, dtype=np.uint8)
+        header = bytes([0, 0, 8, 3]) + struct.pack(">III", count, rows, columns)
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", count)
+                                                              + labels.tobytes())  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "features"),
+    [(20, 30, 600), (32, 8, 256)],  # 256 values are 16 x 16 too: the files' header says which
+)
+def test_train_cnn_takes_images_that_are_not_square_at_the_size_their_files_say(tmp_path, height, width, features):
+    folder = tmp_path / "wide"
+    write_idx_images(folder, height, width)
+    argv = ["train", "--dataset", "mnist", "--data-root", str(folder), "--epochs", "1", "--model", "cnn"]
+    status, stdout, stderr = run_main([*argv, "--out", str(tmp_path / "cnn")])
+    assert status == 0, stderr
+    assert f"40 training and 10 test samples, {features} features (1 x {height} x {width} images)" in stdout
+    assert f"Unflatten(dim=1, unflattened_size=(1, {height}, {width}))" in stdout
+    config = json.loads((tmp_path / "cnn" / "config.json").read_text())
+    assert config["input_shape"] == [1, height, width] and config["features"] == features
+    state = tg.load(tmp_path / "cnn" / "model.npz")
+    assert state["10.weight"].shape == (128, 64 * (height // 4) * (width // 4))
+    # The run's folder rebuilds it, for graph and --resume alike.
+    status, _, stderr = run_main(["graph", "--model", str(tmp_path / "cnn"), "--data-root", str(folder),
+                                  "--out", str(tmp_path / "g.dot")])  # fmt: skip
+    assert status == 0, stderr
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "test_size", "message"),
+    [
+        (3, 3, None, "mnist's data: 'input_shape' is [1, 3, 3], but the CNN pools its images twice by 2, so they must "
+                     "be at least 4 x 4 pixels"),
+        (2, 50, None, "mnist's data: 'input_shape' is [1, 2, 50], but the CNN pools its images twice by 2, so they "
+                     "must be at least 4 x 4 pixels"),  # 100 values, not 10 x 10
+        (28, 28, (14, 56), "--model cnn: mnist's training images are 28 x 28 pixels but its test images 14 x 56; "
+                           "the CNN is built for one size"),
+    ],
+)  # fmt: skip
+def test_train_cnn_refuses_images_it_cannot_take_naming_their_size(tmp_path, height, width, test_size, message):
+    folder = tmp_path / "odd"
+    write_idx_images(folder, height, width, test_size)
+    argv = ["train", "--dataset", "mnist", "--data-root", str(folder), "--epochs", "1", "--out", str(tmp_path / "o")]
+    status, stdout, stderr = run_main([*argv, "--model", "cnn"])
+    assert status == 2
+    assert one_line_error(stderr, "train") == f"tinygrad-nn train: {message}\n"
+    assert "epoch" not in stdout and not (tmp_path / "o" / "model.npz").exists()
+    status, stdout, stderr = run_main([*argv, "--model", "mlp", "--hidden", "8"])  # flat samples: any size
+    assert status == 0, stderr
+
+
+def test_train_refuses_test_samples_of_another_size_than_the_training_samples(tmp_path):
+    folder = tmp_path / "odd"
+    write_idx_images(folder, 28, 28, (20, 20))
+    status, stdout, stderr = run_main(["train", "--dataset", "mnist", "--data-root", str(folder), "--model", "mlp",
+                                       "--out", str(tmp_path / "o")])  # fmt: skip
+    assert status == 2 and "epoch" not in stdout
+    assert one_line_error(stderr, "train") == (
+        "tinygrad-nn train: mnist's training samples have 784 values but its test samples 400: the model takes one "
+        "size\n"
+    )
+
+
+def test_train_cnn_on_square_images_of_another_size(tmp_path):
+    """Files in --data-root may hold images of another size than the data set's 28 x 28: the CNN follows them."""
+    folder = tmp_path / "small"
+    write_idx_images(folder, 12, 12)
+    status, stdout, stderr = run_main(["train", "--dataset", "mnist", "--data-root", str(folder), "--model", "cnn",
+                                       "--epochs", "1", "--out", str(tmp_path / "out")])  # fmt: skip
+    assert status == 0, stderr
+    assert "144 features (1 x 12 x 12 images)" in stdout
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert config["input_shape"] == [1, 12, 12] and config["features"] == 144
+
+
+class InterruptAtStep:
+    """A callback raising KeyboardInterrupt after a given optimizer step, as Ctrl-C would."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, state: training.FitState) -> None:
+        if state.step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_a_cnn_run_interrupted_and_resumed_ends_bit_for_bit_where_the_uninterrupted_one_ends(
+    trained_cnn, monkeypatch, tmp_path
+):
+    """Dropout draws from the framework's generator: the checkpoint keeps its state, and --resume puts it back."""
+    out_dir, stdout, _ = trained_cnn
+    real_fit = training.fit
+
+    def interrupted_fit(*args, **options):
+        return real_fit(*args, **{**options, "callbacks": [*options["callbacks"], InterruptAtStep(30)]})
+
+    monkeypatch.setattr(training, "fit", interrupted_fit)  # 22 steps an epoch: stopped in the middle of the second
+    status, _, stderr = run_main([*CNN_ON_DIGITS, "--out", str(tmp_path)])
+    assert status == 130
+    assert "interrupted during epoch 2; the checkpoint of epoch 1 is" in one_line_error(stderr, "train")
+    monkeypatch.setattr(training, "fit", real_fit)
+    tg.manual_seed(999)  # a new process's generator: the checkpoint's state must replace it
+    status, resumed, stderr = run_main(["train", "--out", str(tmp_path), "--resume"])
+    assert status == 0, stderr
+    assert "1 of 2 epochs done" in resumed and epochs_printed(resumed)[0][0] == 2
+    expected, got = tg.load(out_dir / "model.npz"), tg.load(tmp_path / "model.npz")
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert np.array_equal(expected[name], got[name]), name  # bit for bit, running statistics included
+    first, second = (json.loads((folder / "config.json").read_text()) for folder in (out_dir, tmp_path))
+    assert first["test_accuracy"] == second["test_accuracy"]
+    assert epochs_printed(resumed)[-1] == epochs_printed(stdout)[-1]
+
+
+def test_resume_refuses_a_cnn_checkpoint_whose_images_shape_was_tampered_with(trained_cnn, tmp_path):
+    out_dir, _, _ = trained_cnn
+    shutil.copytree(out_dir, tmp_path, dirs_exist_ok=True)
+    content = training.load_checkpoint(tmp_path / "checkpoint.npz")
+    metadata = {**content["metadata"], "input_shape": [1, 28, 28]}
+    training.save_checkpoint(tmp_path / "checkpoint.npz", {**content, "metadata": metadata})
+    status, stdout, stderr = run_main(["train", "--out", str(tmp_path), "--resume"])
+    assert status == 2 and stdout == ""
+    assert one_line_error(stderr, "train") == (
+        f"tinygrad-nn train: {tmp_path / 'checkpoint.npz'}: 'input_shape' [1, 28, 28] holds 784 values per sample, "
+        "but 'features' is 64\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"input_shape": None}, "'input_shape' must be the images' shape"),
+        ({"input_shape": [1, 8, 8, 1]}, "'input_shape' must be the images' shape"),
+        ({"input_shape": [1, 2, 32]}, "'input_shape' is [1, 2, 32]"),
+        ({"input_shape": [1, "8", 8]}, "'input_shape' must hold three whole numbers"),
+        ({"hidden": [10**9]}, "would have"),
+    ],
+)
+@pytest.mark.parametrize("command", ["graph", "export"])
+def test_graph_and_export_refuse_a_cnn_config_with_a_bad_entry(trained_cnn, tmp_path, change, named, command):
+    out_dir, _, _ = trained_cnn
+    shutil.copy(out_dir / "model.npz", tmp_path / "model.npz")
+    config = json.loads((out_dir / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, **change}))
+    out = tmp_path / ("g.svg" if command == "graph" else "m.onnx")
+    status, stdout, stderr = run_main([command, "--weights", str(tmp_path), "--out", str(out)])
+    assert status == 2 and stdout == ""
+    message = one_line_error(stderr, command)
+    assert str(tmp_path / "config.json") in message and named in message
+    assert not out.exists()
+
+
+def test_graph_without_input_shape_in_a_cnn_config_names_it(trained_cnn, tmp_path):
+    out_dir, _, _ = trained_cnn
+    shutil.copy(out_dir / "model.npz", tmp_path / "model.npz")
+    config = json.loads((out_dir / "config.json").read_text())
+    del config["input_shape"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    status, _, stderr = run_main(["graph", "--model", str(tmp_path), "--out", str(tmp_path / "g.svg")])
+    assert status == 2
+    assert "the model config lacks 'input_shape'" in one_line_error(stderr, "graph")
+
+
+@needs_dot
+def test_graph_draws_a_trained_cnn_from_its_folder(trained_cnn, tmp_path):
+    out_dir, _, _ = trained_cnn
+    out = tmp_path / "cnn.svg"
+    status, stdout, stderr = run_main(["graph", "--model", str(out_dir), "--out", str(out)])
+    assert status == 0, stderr
+    assert stdout.startswith(f"wrote {out} (cnn, 10 classes, 64 inputs; the first digits test sample, class ")
+    text = assert_real_svg(out, must_mention=("1.weight", "2.weight", "10.weight", "13.bias"))
+    # The same picture from model.npz with --weights, and the same again: dropout's masks are seeded.
+    again = tmp_path / "again.svg"
+    assert run_main(["graph", "--weights", str(out_dir / "model.npz"), "--out", str(again)])[0] == 0
+    assert again.read_text() == text
+
+
+def test_graph_draws_the_cnns_loss_on_its_first_test_image(trained_cnn, tmp_path, monkeypatch):
+    from tinygrad_nn import viz
+
+    drawn = []
+    monkeypatch.setattr(viz, "save_graph", lambda loss, out, **options: drawn.append(loss) or out)
+    out_dir, _, _ = trained_cnn
+    status, _, stderr = run_main(["graph", "--model", str(out_dir), "--out", str(tmp_path / "g.dot")])
+    assert status == 0, stderr
+    (loss,) = drawn
+    assert loss.dtype == np.float32 and np.isfinite(loss.item())
+    ops = {type(node).__name__ for node in tg.autograd.backward_order(loss)}
+    assert {"Conv", "BatchNorm", "MaxPool", "Dropout"} <= ops  # a training step's graph, dropout included
+
+
+def test_export_onnx_of_a_cnn_runs_in_onnx_runtime_with_its_scores(trained_cnn, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="onnxruntime is in the interop extra")
+    out_dir, _, _ = trained_cnn
+    status, stdout, stderr = run_main(["export", "--weights", str(out_dir), "--out", str(tmp_path / "cnn.onnx")])
+    assert status == 0, stderr
+    assert "cnn: input (batch, 64) float32" in stdout
+    model = models.build_model(json.loads((out_dir / "config.json").read_text()))
+    model.load_state_dict(tg.load(out_dir / "model.npz"))
+    model.eval()
+    _, (x_test, _) = data.load_digits()
+    session = onnxruntime.InferenceSession(str(tmp_path / "cnn.onnx"), providers=["CPUExecutionProvider"])
+    for batch in (1, 7, 64):
+        (scores,) = session.run(None, {"input": x_test[:batch]})
+        with tg.no_grad():
+            np.testing.assert_allclose(scores, model(x_test[:batch]).data, rtol=1e-4, atol=1e-5)
+
+
+def test_export_safetensors_of_a_cnn_loads_into_the_recipes_network(trained_cnn, tmp_path):
+    pytest.importorskip("safetensors", reason="safetensors is in the interop extra: pip install -e '.[interop]'")
+    out_dir, _, _ = trained_cnn
+    status, _, stderr = run_main(["export", "--weights", str(out_dir), "--out", str(tmp_path / "cnn.safetensors")])
+    assert status == 0, stderr
+    loaded = tg.load(tmp_path / "cnn.safetensors")
+    config = json.loads(tg.load_metadata(tmp_path / "cnn.safetensors")["config"])
+    assert config["input_shape"] == [1, 8, 8]
+    model = models.build_model(config)
+    model.load_state_dict(loaded)  # every key and shape fits, the batch norms' running statistics included
+    for name, value in tg.load(out_dir / "model.npz").items():
+        np.testing.assert_array_equal(model.state_dict()[name], value)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# --threads: how many threads numpy's BLAS may use while train trains (1 for the CNN by default)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def blas_threads() -> dict[str, int]:
+    """The thread count of every BLAS library loaded (numpy's, and SciPy's once scikit-learn is imported), by file."""
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl comes with scikit-learn")
+    return {
+        pool["filepath"]: pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"
+    }
+
+
+def record_blas_limits(monkeypatch) -> list:
+    """Record the limits train asks threadpoolctl for, and apply them as it would."""
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl comes with scikit-learn")
+    real, asked = threadpoolctl.threadpool_limits, []
+
+    def recording(limits=None, user_api=None):
+        asked.append((limits, user_api))
+        return real(limits=limits, user_api=user_api)
+
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", recording)
+    return asked
+
+
+def fit_seeing_blas(monkeypatch) -> dict:
+    """Replace training.fit by one that notes BLAS's threads while it runs, then stops as Ctrl-C would."""
+    seen: dict = {}
+
+    def noting(*args, **options):
+        seen["threads"] = blas_threads()
+        raise training.TrainingInterrupted("interrupted during epoch 1", training.History(), None, 0)
+
+    monkeypatch.setattr(training, "fit", noting)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("argv", "limit", "saved"),
+    [
+        (["--model", "cnn"], 1, 1),  # the CNN's recipe: its products are too small to gain from a second thread
+        (["--model", "cnn", "--threads", "0"], None, 0),
+        (["--model", "mlp"], None, 0),
+        (["--model", "mlp", "--hidden", "8", "--threads", "1"], 1, 1),
+        (["--model", "mlp", "--hidden", "8", "--threads", "3"], 3, 3),
+    ],
+)
+def test_train_limits_blas_threads_while_it_trains_and_puts_them_back(argv, limit, saved, monkeypatch, tmp_path):
+    data.load_digits()  # scikit-learn, and SciPy's BLAS with it, loaded before `before` is taken
+    before = blas_threads()
+    if not before:
+        pytest.skip("threadpoolctl finds no BLAS library")
+    asked, seen = record_blas_limits(monkeypatch), fit_seeing_blas(monkeypatch)
+    status, stdout, stderr = run_main(["train", *argv, "--out", str(tmp_path)])
+    assert status == 130, stderr
+    assert asked == ([] if limit is None else [(limit, "blas")])
+    if limit == 1:  # one thread is always possible, whatever OPENBLAS_NUM_THREADS this process started with
+        assert set(seen["threads"].values()) == {1}
+        assert ", 1 BLAS thread" in stdout and "BLAS threads" not in stdout
+    elif limit is None:
+        assert seen["threads"] == before and "BLAS thread" not in stdout
+    else:
+        assert f", {limit} BLAS threads" in stdout
+    assert blas_threads() == before  # put back after training
+    assert json.loads((tmp_path / "config.json").read_text())["threads"] == saved
+
+
+def test_threads_without_threadpoolctl_is_an_error_but_the_cnns_default_only_a_note(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # `import threadpoolctl` raises ImportError
+    status, stdout, stderr = run_main(["train", "--model", "mlp", "--threads", "2", "--out", str(tmp_path / "a")])
+    assert status == 2 and stdout == ""
+    assert one_line_error(stderr, "train").startswith(
+        "tinygrad-nn train: --threads needs threadpoolctl, which is not installed: pip install threadpoolctl"
+    )
+    assert not (tmp_path / "a" / "config.json").exists()  # refused before any work
+    fake_fit(monkeypatch)
+    status, stdout, stderr = run_main(["train", "--model", "cnn", "--out", str(tmp_path / "b")])
+    assert status == 130, stderr
+    assert "(numpy's BLAS keeps its own threads, not 1: threadpoolctl is not installed)" in stdout
+
+
+def test_resume_keeps_the_runs_threads_and_refuses_others(trained_cnn, trained_mlp, tmp_path):
+    cnn_dir, mlp_dir = tmp_path / "cnn", tmp_path / "mlp"
+    shutil.copytree(trained_cnn[0], cnn_dir)
+    shutil.copytree(trained_mlp[0], mlp_dir)
+    status, stdout, stderr = run_main(["train", "--out", str(cnn_dir), "--resume", "--threads", "2"])
+    assert status == 2 and stdout == ""
+    assert "which used --threads 1; leave --threads out" in one_line_error(stderr, "train")
+    status, _, stderr = run_main(["train", "--out", str(mlp_dir), "--resume", "--threads", "1"])
+    assert status == 2 and "which used --threads 0 (numpy's own); leave --threads out" in stderr
+    # The same number is no change, and the run (already finished) is continued.
+    status, stdout, stderr = run_main(["train", "--out", str(cnn_dir), "--resume", "--threads", "1"])
+    assert status == 0, stderr
+    assert "2 of 2 epochs done" in stdout
+
+
+def test_resume_of_a_run_from_before_threads_existed_leaves_blas_alone(trained_mlp, tmp_path, monkeypatch):
+    shutil.copytree(trained_mlp[0], tmp_path, dirs_exist_ok=True)
+    content = training.load_checkpoint(tmp_path / "checkpoint.npz")
+    metadata = {key: value for key, value in content["metadata"].items() if key != "threads"}
+    training.save_checkpoint(tmp_path / "checkpoint.npz", {**content, "metadata": metadata})
+    asked = record_blas_limits(monkeypatch)
+    status, stdout, stderr = run_main(["train", "--out", str(tmp_path), "--resume"])
+    assert status == 0, stderr
+    assert asked == [] and "BLAS thread" not in stdout
+    assert json.loads((tmp_path / "config.json").read_text())["threads"] == 0
+
+
+@pytest.mark.parametrize("threads", [-1, True, 1.0, "all", None, 5000])
+def test_resume_refuses_a_checkpoint_whose_threads_were_tampered_with(trained_mlp, tmp_path, threads):
+    shutil.copytree(trained_mlp[0], tmp_path, dirs_exist_ok=True)
+    content = training.load_checkpoint(tmp_path / "checkpoint.npz")
+    training.save_checkpoint(
+        tmp_path / "checkpoint.npz", {**content, "metadata": {**content["metadata"], "threads": threads}}
+    )
+    status, stdout, stderr = run_main(["train", "--out", str(tmp_path), "--resume"])
+    assert status == 2 and stdout == ""
+    assert one_line_error(stderr, "train") == (
+        f"tinygrad-nn train: {tmp_path / 'checkpoint.npz'}: 'threads' must be a whole number from 0 to 1024, got "
+        f"{threads!r}\n"
+    )

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tinygrad_nn as tg
-from tinygrad_nn import Tensor, data, nn, optim, training
+from tinygrad_nn import Tensor, data, models, nn, optim, training
 from tinygrad_nn.nn import functional as F  # noqa: N812
 
 # --------------------------------------------------------------------------------------------------------------
@@ -361,6 +361,37 @@ def test_interrupted_and_resumed_training_is_bit_for_bit_the_uninterrupted_one(t
     assert history.step_loss == expected.step_loss
     assert history.loss == expected.loss and history.metrics == expected.metrics
     assert resumed_counter.steps == counter.steps == 5 * len(loader)
+
+
+def test_the_cnn_recipe_interrupted_and_resumed_is_bit_for_bit_the_uninterrupted_one(tmp_path):
+    """The CNN on a few digits: dropout's masks and batch norm's running statistics continue where they stopped."""
+    pytest.importorskip("sklearn")
+    (x, y), (x_test, y_test) = data.load_digits()
+
+    def build():
+        tg.manual_seed(0)
+        model = models.cnn((1, 8, 8), [16], 10, np.float32, seed=0)
+        optimizer = optim.Adam(model.parameters(), lr=1e-3)
+        scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=3)
+        loader = data.DataLoader(x[:256], y[:256], batch_size=32, shuffle=True, seed=0)
+        return model, optimizer, scheduler, loader, data.DataLoader(x_test[:100], y_test[:100], batch_size=50)
+
+    def run(parts, **options):
+        model, optimizer, scheduler, loader, val_loader = parts
+        return training.fit(model, F.cross_entropy, optimizer, loader, epochs=3, val_loader=val_loader,
+                            scheduler=scheduler, progress=False, **options)  # fmt: skip
+
+    straight = build()
+    expected = run(straight)
+    with pytest.raises(training.TrainingInterrupted):
+        run(build(), callbacks=[InterruptAt(step=12)], checkpoint_dir=tmp_path)  # 8 steps an epoch: in the second
+    resumed = build()
+    tg.manual_seed(7)  # another process's generator: only the checkpoint's state gives the same masks
+    history = run(resumed, checkpoint_dir=tmp_path, resume=True)
+    assert history.step_loss == expected.step_loss and history.metrics == expected.metrics
+    expected_state, resumed_state = straight[0].state_dict(), resumed[0].state_dict()
+    assert "2.running_mean" in resumed_state
+    assert_bit_identical(resumed_state, expected_state)  # parameters and batch norms' buffers
 
 
 def test_ctrl_c_while_the_checkpoint_is_written_keeps_the_previous_one(tmp_path, monkeypatch):

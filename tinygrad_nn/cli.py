@@ -3,11 +3,12 @@
 - ``demo``: builds the tutorial network module by module, trains it on scikit-learn's 8x8 digits, prints the
   test accuracy, writes the loss curve and the computation graph, and checks the model's gradients.
 - ``tutorials``: runs every tutorial network in ``examples/`` and prints what it published beside what we get.
-- ``train``: trains a model of `tinygrad_nn.models` on digits, Fashion-MNIST or MNIST, with a checkpoint after
-  every epoch (``--resume`` continues from it); saves weights, configuration and plots. ``--monitor`` watches
-  the gradients with a `tinygrad_nn.monitor.GradientMonitor`, draws its three pictures and prints its findings.
-- ``graph``: draws the demo model (or a model saved by ``train``) on a real sample of its data set, as a picture
-  or as the interactive explorer (``--out graph.html``).
+- ``train``: trains a model of `tinygrad_nn.models` (tutorial 001's network, an MLP or a CNN) on digits,
+  Fashion-MNIST or MNIST, with a checkpoint after every epoch (``--resume`` continues from it); saves weights,
+  configuration and plots. ``--monitor`` watches the gradients with a `tinygrad_nn.monitor.GradientMonitor`,
+  draws its three pictures and prints its findings.
+- ``graph``: draws the demo model (or a model saved by ``train``, from its folder) on a real sample of its data
+  set, as a picture or as the interactive explorer (``--out graph.html``).
 - ``export``: writes a model saved by ``train`` as ONNX (ONNX Runtime, Netron) or safetensors (PyTorch).
 
 This module parses arguments and prints; the models are `tinygrad_nn.models`' and the training loop is
@@ -18,10 +19,13 @@ interruption (Ctrl-C) with status 130, saying where the last checkpoint is. No c
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gzip
 import importlib.util
 import json
 import math
 import os
+import struct
 import sys
 import textwrap
 import time
@@ -47,7 +51,7 @@ TUTORIAL_FILES = (
     ("004", "tutorial_004_sichkar.py"),
 )
 # The size of each data set's samples and its number of classes, known before loading it, so that a model too
-# large for memory is refused at once.
+# large for memory is refused at once. Every one holds square grey images, flattened (8 x 8 or 28 x 28).
 DATASETS = {"digits": (64, 10), "fashion-mnist": (784, 10), "mnist": (784, 10)}
 OPTIMIZERS = {
     "sgd": (optim.SGD, 0.1),
@@ -348,10 +352,12 @@ _SETTING_OPTIONS = {
     "dtype": "--dtype",
     "shuffle": "--no-shuffle",
     "monitor": "--monitor",
+    "threads": "--threads",
 }
 # What --monitor writes into --out.
 MONITOR_PICTURES = ("gradient_flow.png", "gradient_history.png", "gradient_histograms.png")
 MAX_MONITOR_EVERY = 1_000_000
+MAX_THREADS = 1024
 
 
 def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -363,9 +369,10 @@ def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def _fresh_settings(given: dict[str, Any]) -> dict[str, Any]:
     """Every setting of a new run: what was given, and each default (which may depend on the model)."""
-    settings = {"dataset": "digits", "model": "mlp", "seed": 0, "dtype": "float32", "shuffle": True, "monitor": None}
+    settings = {"dataset": "digits", "model": "mlp", "seed": 0, "shuffle": True, "monitor": None}
     settings.update({key: value for key, value in given.items() if value is not None and key in settings})
     recipe = models.RECIPES[settings["model"]]
+    settings["dtype"] = recipe.training.get("dtype", "float32") if given["dtype"] is None else given["dtype"]
     settings["hidden"] = list(recipe.default_hidden if given["hidden"] is None else given["hidden"])
     for key in ("epochs", "batch_size", "optimizer", "schedule"):
         settings[key] = recipe.training[key] if given[key] is None else given[key]
@@ -376,12 +383,60 @@ def _fresh_settings(given: dict[str, Any]) -> dict[str, Any]:
             f"--momentum applies to --optimizer sgd or rmsprop, but this run uses {settings['optimizer']}"
         )
     settings["momentum"] = settings["momentum"] or 0.0
+    settings["threads"] = recipe.threads if given["threads"] is None else given["threads"]
     if recipe.hidden_layers is not None and len(settings["hidden"]) != recipe.hidden_layers:
         raise CommandError(
             f"the {recipe.name} network has {recipe.hidden_layers} hidden layer(s), so --hidden takes "
             f"{recipe.hidden_layers} size(s), got {','.join(map(str, settings['hidden']))}"
         )
     return settings
+
+
+def _idx_image_size(dataset: str, root: str | None) -> tuple[int, int]:
+    """The (rows, columns) of an IDX data set's images, from its files' headers: the loaders flatten them.
+
+    Called after the data set was loaded, so its files are there and were checked; only their first 16 bytes are
+    read again. Training and test images of different sizes are refused here, naming both.
+    """
+    folder = data._find_or_download(dataset, root, download=False)  # the folder the loader read
+    sizes = []
+    for name in (data._TRAIN_IMAGES, data._TEST_IMAGES):
+        path = data._idx_file_in(folder, name)
+        assert path is not None  # the loader found it a moment ago
+        with path.open("rb") as file:
+            compressed = file.read(2) == b"\x1f\x8b"
+            file.seek(0)
+            header = (gzip.GzipFile(fileobj=file) if compressed else file).read(16)
+        rows, columns = struct.unpack(">II", header[8:16])  # after the magic and the count: (N, rows, columns)
+        sizes.append((rows, columns))
+    if sizes[0] != sizes[1]:
+        raise CommandError(
+            f"--model cnn: {dataset}'s training images are {sizes[0][0]} x {sizes[0][1]} pixels but its test images "
+            f"{sizes[1][0]} x {sizes[1][1]}; the CNN is built for one size"
+        )
+    return sizes[0]
+
+
+def _image_shape(dataset: str, features: int, root: str | None = None, loaded: bool = False) -> list[int]:
+    """The (channels, height, width) of a data set's flattened samples: grey images, one channel.
+
+    Before the data is loaded, the data set's own size (8 x 8 digits, 28 x 28 (Fashion-)MNIST); after, for
+    (Fashion-)MNIST, the size its files hold (files in --data-root may hold images of any size, square or not).
+    """
+    if loaded and dataset != "digits":
+        return [1, *_idx_image_size(dataset, root)]
+    side = math.isqrt(features)
+    return [1, side, side]
+
+
+def _model_config(
+    settings: dict[str, Any], features: int, classes: int, input_shape: list[int] | None = None
+) -> dict[str, Any]:
+    """The model entries of a run's config: what `models.build_model` rebuilds the network from."""
+    config: dict[str, Any] = {"model": settings["model"], "features": features}
+    if models.RECIPES[settings["model"]].images:
+        config["input_shape"] = input_shape or _image_shape(settings["dataset"], features)
+    return {**config, "hidden": settings["hidden"], "classes": classes, "dtype": settings["dtype"]}
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -440,7 +495,11 @@ def _checked_settings(config: dict[str, Any], path: Path) -> dict[str, Any]:
         bad("monitor", "null or a whole number of steps")
     if monitor is not None and not 1 <= monitor <= MAX_MONITOR_EVERY:
         bad("monitor", f"null or a whole number from 1 to {MAX_MONITOR_EVERY:,}")
-    return {key: config.get(key) if key == "monitor" else config[key] for key in _SETTING_OPTIONS}
+    threads = config.get("threads", 0)  # runs from before --threads existed have none: numpy's own threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= MAX_THREADS:
+        bad("threads", f"a whole number from 0 to {MAX_THREADS}")
+    settings = {key: config.get(key) if key in ("monitor", "threads") else config[key] for key in _SETTING_OPTIONS}
+    return {**settings, "threads": threads}
 
 
 def _resumed_settings(given: dict[str, Any], out_dir: Path, checkpoint: Path) -> dict[str, Any]:
@@ -462,6 +521,8 @@ def _resumed_settings(given: dict[str, Any], out_dir: Path, checkpoint: Path) ->
         if value is not None and (list(value) if key == "hidden" else value) != saved:
             option = _SETTING_OPTIONS[key]
             shown = {"shuffle": "off" if saved else "on", "monitor": saved or "off"}.get(key, saved)
+            if key == "threads" and not saved:
+                shown = "0 (numpy's own)"
             raise CommandError(
                 f"--resume continues the run in {out_dir}, which used {option} {shown}; leave {option} out "
                 "(or start a new run in another --out folder)"
@@ -490,6 +551,27 @@ def _build_scheduler(settings: dict[str, Any], optimizer: optim.Optimizer, steps
     return None
 
 
+def _blas_threads(threads: int, given: bool) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+    """What limits numpy's matrix products (its BLAS) to `threads` threads while training runs; 0: no limit.
+
+    threadpoolctl does it (it comes with the examples extra). Without it, a limit asked for with --threads is
+    an error, and a recipe's own limit is left out with a note. Checked now; applied when training starts.
+    """
+    if not threads:
+        return contextlib.nullcontext
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        if given:
+            raise CommandError(
+                "--threads needs threadpoolctl, which is not installed: pip install threadpoolctl (in a clone, "
+                "pip install -e '.[examples]' installs it with the other extras)"
+            ) from None
+        print(f"(numpy's BLAS keeps its own threads, not {threads}: threadpoolctl is not installed)")
+        return contextlib.nullcontext
+    return lambda: threadpool_limits(limits=threads, user_api="blas")
+
+
 def _write_json(path: Path, content: dict[str, Any]) -> None:
     """Write JSON through a temporary file and a rename, so that no reader sees half of it."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
@@ -508,9 +590,7 @@ def command_train(args: argparse.Namespace) -> None:
     checkpoint = out_dir / training.CHECKPOINT_NAME
     given = _given_settings(args)
     settings = _resumed_settings(given, out_dir, checkpoint) if args.resume else _fresh_settings(given)
-    features, classes = DATASETS[settings["dataset"]]
-    model_config = {"model": settings["model"], "features": features, "hidden": settings["hidden"],
-                    "classes": classes, "dtype": settings["dtype"]}  # fmt: skip
+    model_config = _model_config(settings, *DATASETS[settings["dataset"]])
     try:
         models.check_config(model_config)  # a model too large for memory is refused before any work
     except ValueError as error:
@@ -518,25 +598,42 @@ def command_train(args: argparse.Namespace) -> None:
     _output_folder(out_dir)  # every argument is sound: make sure the results can be written, before any work
     if settings["monitor"]:
         _need("matplotlib")  # for the monitor's pictures: say so now, not after training
+    blas_threads = _blas_threads(settings["threads"], given["threads"] is not None)
     recipe = models.RECIPES[settings["model"]]
     dtype = np.dtype(settings["dtype"])
     (x_train, y_train), (x_test, y_test) = _load_dataset(settings["dataset"], args.data_root)
     x_train = recipe.prepare_inputs(x_train.astype(dtype))
     x_test = recipe.prepare_inputs(x_test.astype(dtype))
+    # From the data itself: files in --data-root may hold images of another size than the data set's.
     features, classes = x_train.shape[1], int(max(y_train.max(), y_test.max())) + 1
-    model_config.update(features=features, classes=classes)
+    if x_test.shape[1] != features:
+        raise CommandError(
+            f"{settings['dataset']}'s training samples have {features:,} values but its test samples "
+            f"{x_test.shape[1]:,}: the model takes one size"
+        )
+    shape = _image_shape(settings["dataset"], features, args.data_root, loaded=True) if recipe.images else None
+    model_config = _model_config(settings, features, classes, shape)
+    try:
+        models.check_config(model_config)  # the data's own sizes: images too small, or a model too large
+    except ValueError as error:
+        raise CommandError(f"{settings['dataset']}'s data: {error}") from None
+    # The framework's generator, which dropout draws its masks from (and every layer's constructor): seeded, so
+    # that a run repeats; --resume puts back its state from the checkpoint.
+    nn.init.manual_seed(settings["seed"])
     model = models.build_model(model_config, seed=settings["seed"])
     optimizer = _build_optimizer(settings, model)
     train_loader = data.DataLoader(
         x_train, y_train, batch_size=settings["batch_size"], shuffle=settings["shuffle"], seed=settings["seed"]
     )
-    test_loader = data.DataLoader(x_test, y_test, batch_size=2000)
+    test_loader = data.DataLoader(x_test, y_test, batch_size=recipe.eval_batch_size)
     scheduler = _build_scheduler(settings, optimizer, len(train_loader))
     # A callback with a state: fit saves it in each checkpoint, and --resume brings it back with the run.
     monitor = GradientMonitor(model, every=settings["monitor"]) if settings["monitor"] else None
 
-    print(f"{settings['dataset']}: {len(x_train)} training and {len(x_test)} test samples, {features} features, "
-          f"{classes} classes")  # fmt: skip
+    shape = model_config.get("input_shape")
+    images = f" ({' x '.join(map(str, shape))} images)" if shape else ""
+    print(f"{settings['dataset']}: {len(x_train)} training and {len(x_test)} test samples, {features} features"
+          f"{images}, {classes} classes")  # fmt: skip
     print(repr(model))
     momentum = f" momentum={settings['momentum']}" if settings["optimizer"] in ("sgd", "rmsprop") else ""
     schedule = {"cosine": "cosine-annealed", "onecycle": "one-cycle", "none": "constant"}[settings["schedule"]]
@@ -545,8 +642,10 @@ def command_train(args: argparse.Namespace) -> None:
     if settings["monitor"]:
         every = "every step" if settings["monitor"] == 1 else f"every {settings['monitor']} steps"
         watched = f", gradient monitor {every}"
+    count = settings["threads"]
+    threads = f", {count} BLAS thread{'s' if count > 1 else ''}" if count else ""
     print(f"{settings['optimizer']}, {schedule} lr={settings['lr']}{momentum}, batch size {settings['batch_size']}, "
-          f"{epochs}, {dtype}{watched}")  # fmt: skip
+          f"{epochs}, {dtype}{threads}{watched}")  # fmt: skip
     earlier_checkpoint = not args.resume and checkpoint.is_file()
     if earlier_checkpoint:
         print(f"(replacing the checkpoint of an earlier run in {out_dir}; --resume would have continued it)")
@@ -557,20 +656,21 @@ def command_train(args: argparse.Namespace) -> None:
 
     train_start = time.perf_counter()
     try:
-        history = training.fit(
-            model,
-            recipe.loss,
-            optimizer,
-            train_loader,
-            epochs=settings["epochs"],
-            val_loader=test_loader,
-            val_name="test",
-            scheduler=scheduler,
-            callbacks=[monitor] if monitor is not None else [],
-            checkpoint_dir=out_dir,
-            resume=args.resume,
-            metadata=run_settings,  # what --resume rebuilds the run from
-        )
+        with blas_threads():
+            history = training.fit(
+                model,
+                recipe.loss,
+                optimizer,
+                train_loader,
+                epochs=settings["epochs"],
+                val_loader=test_loader,
+                val_name="test",
+                scheduler=scheduler,
+                callbacks=[monitor] if monitor is not None else [],
+                checkpoint_dir=out_dir,
+                resume=args.resume,
+                metadata=run_settings,  # what --resume rebuilds the run from
+            )
     except training.TrainingInterrupted as interruption:
         if interruption.checkpoint:
             hint = f"; continue with: tinygrad-nn train --out {out_dir} --resume"
@@ -609,9 +709,13 @@ def command_graph(args: argparse.Namespace) -> None:
 
     out = _output_file(args.out, GRAPH_SUFFIXES)
     if args.weights:
-        weights = Path(args.weights)
+        given = Path(args.weights)
+        weights = given / "model.npz" if given.is_dir() else given
         if not weights.is_file():
-            raise CommandError(f"--weights {weights}: no such file (train writes model.npz into its --out folder)")
+            raise CommandError(
+                f"--weights {given}: no such file or folder (give the folder train wrote, with model.npz and "
+                "config.json in it, or its model.npz)"
+            )
         config_path = weights.with_name("config.json")
         if not config_path.is_file():
             raise CommandError(
@@ -644,6 +748,7 @@ def command_graph(args: argparse.Namespace) -> None:
         raise CommandError(f"the model has {checked['classes']} classes, but {dataset}'s first label is {y_test[0]}")
     # The first test sample, prepared and typed as the model was trained on it.
     sample = recipe.prepare_inputs(x_test[:1].astype(checked["dtype"]))
+    nn.init.manual_seed(0)  # a training step's graph: the same dropout masks every time it is drawn
     loss = recipe.loss(model(Tensor(sample)), y_test[:1])
     loss.backward()
     try:
@@ -786,7 +891,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="tinygrad-nn", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"tinygrad-nn {__version__}")
-    # Room for more commands (export, and --model cnn once the convolution layers exist).
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="train, draw and check the tutorial network on 8x8 digits (< 1 min)")
@@ -814,26 +918,30 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model on a data set, with a checkpoint every epoch")
     train.add_argument("--dataset", choices=tuple(DATASETS), default=None, help="default: digits (no download)")
     train.add_argument(
-        "--model", choices=tuple(models.RECIPES), default=None, help="tutorial 001's network, or an MLP (default)"
+        "--model",
+        choices=tuple(models.RECIPES),
+        default=None,
+        help="tutorial 001's network, an MLP (default), or a CNN",
     )
     train.add_argument(
         "--hidden",
         type=_hidden_sizes,
         default=None,
-        help="hidden sizes, e.g. 512,256 (default: 200 for tutorial, 512,256 for mlp)",
+        help="hidden sizes, e.g. 512,256 (default: 200 for tutorial, 512,256 for mlp, and 128 for cnn: the sizes "
+        "of its fully connected layers after the convolutions)",
     )
     train.add_argument(
-        "--epochs", type=_positive(int, 100_000), default=None, help="default: 1 for tutorial, 20 for mlp"
+        "--epochs", type=_positive(int, 100_000), default=None, help="default: 1 for tutorial, 20 for mlp, 8 for cnn"
     )
     train.add_argument(
         "--batch-size",
         dest="batch_size",
         type=_positive(int, 10_000_000),
         default=None,
-        help="default: 1 for tutorial (one image at a time), 64 for mlp",
+        help="default: 1 for tutorial (one image at a time), 64 for mlp and cnn",
     )
     train.add_argument(
-        "--optimizer", choices=tuple(OPTIMIZERS), default=None, help="default: sgd for tutorial, adam for mlp"
+        "--optimizer", choices=tuple(OPTIMIZERS), default=None, help="default: sgd for tutorial, adam for mlp and cnn"
     )
     train.add_argument(
         "--lr",
@@ -846,11 +954,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--schedule",
         choices=("cosine", "onecycle", "none"),
         default=None,
-        help="learning rate: cosine annealing over the epochs (default for mlp), one cycle with --lr as its peak, "
-        "or constant (default for tutorial)",
+        help="learning rate: cosine annealing over the epochs (default for mlp and cnn), one cycle with --lr as its "
+        "peak, or constant (default for tutorial)",
     )
     train.add_argument(
-        "--seed", type=_non_negative(int), default=None, help="seed for the weights and the order (default: 0)"
+        "--seed",
+        type=_non_negative(int),
+        default=None,
+        help="seed for the weights, the order and dropout's masks (default: 0)",
     )
     train.add_argument("--dtype", choices=("float32", "float64"), default=None, help="default: float32")
     train.add_argument(
@@ -870,6 +981,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the run in --out from its last checkpoint, with its settings",
     )
     train.add_argument(
+        "--threads",
+        type=_non_negative(int, MAX_THREADS),
+        default=None,
+        help="threads for numpy's matrix products (BLAS) while training, 0 for numpy's own number (default: 1 for "
+        "cnn, whose products are too small to gain from more; 0 for the others)",
+    )
+    train.add_argument(
         "--monitor",
         nargs="?",
         const=1,
@@ -883,7 +1001,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     graph = commands.add_parser("graph", help="draw the demo model, or a model saved by train, on a real sample")
     graph.add_argument(
-        "--weights", type=_path, default=None, help="a model.npz written by train (its config.json beside it)"
+        "--weights",
+        "--model",
+        dest="weights",
+        type=_path,
+        default=None,
+        help="a model saved by train: the folder it wrote (model.npz and config.json), or its model.npz",
     )
     graph.add_argument(
         "--hidden", type=_positive(int, 100_000), default=32, help="hidden units of the demo model (default: 32)"
