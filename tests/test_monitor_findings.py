@@ -123,6 +123,30 @@ def test_a_learning_rate_of_10_with_adam_explodes_the_gradients():
     assert exploding[0].steps[0] <= 3  # from the first steps
 
 
+@pytest.mark.parametrize("hidden", [[64], [64, 32]])
+def test_a_learning_rate_of_10_with_adam_is_named_even_when_the_gradients_do_not_explode(hidden):
+    # Adam's step is about lr per entry whatever the gradient: the first step moves the weights by many times
+    # their norm, then the weights grow so fast that later ratios look tame and the gradients grow only ~100x.
+    tg.manual_seed(0)
+    generator = np.random.default_rng(0)
+    x = generator.standard_normal((512, 20))
+    y = (x @ generator.standard_normal((20, 5))).argmax(1)
+    model = models.mlp(20, hidden, 5, dtype="float64", seed=0)
+    optimizer = optim.Adam(model.parameters(), lr=10.0)
+    with GradientMonitor(model) as monitor:
+        for step in range(60):
+            rows = slice(step * 64 % 512, step * 64 % 512 + 64)
+            optimizer.zero_grad()
+            F.cross_entropy(model(tg.Tensor(x[rows])), y[rows]).backward()
+            optimizer.step()
+    found = monitor.findings()
+    too_large = about(found, "update_ratio")
+    assert "0" in {finding.layer for finding in too_large}, [str(finding) for finding in found]
+    assert all(finding.steps[0] == 1 for finding in too_large)  # from the very first step
+    assert max(finding.value for finding in too_large) > 1  # that step moved some layer by more than its norm
+    assert "lower the learning rate" in too_large[0].message
+
+
 def test_a_frozen_parameter_gets_a_note_not_a_warning():
     model = models.mlp(16, [64, 32], 4, dtype="float64", seed=0)
     model[0].weight.requires_grad_(False)

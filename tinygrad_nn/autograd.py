@@ -615,9 +615,12 @@ class Function:
     # A backward that reads its inputs even where its derivative is flat (a mask, a sign): under create_graph its
     # gradients stay connected to the inputs (see _FlatDerivative).
     _backward_reads_inputs = False
-    # When the upstream gradient itself requires grad, whether the result still hangs off the inputs: PyTorch's
-    # relu, abs, norm and pow read their input (or output) in a differentiable formula, clamp and max a mask.
-    _flat_through_inputs = True
+    # When the upstream gradient itself requires grad and the op's derivative is flat (a mask, a sign: the
+    # gradient depends on the upstream only), whether it still hangs off the inputs, with derivative 0. PyTorch's
+    # relu and abs (and the 1- and inf-norms) read their input or output in a differentiable formula, so their
+    # input gets zeros there; clamp's and max's formula is a mask, so the input is unused. Ops whose gradient
+    # depends on their input anyway (pow, the 2-norm) need nothing.
+    _flat_through_inputs = False
 
     @staticmethod
     def forward(ctx: Function, *arrays: Any, **options: Any) -> np.ndarray | tuple[np.ndarray, ...]:

@@ -1069,7 +1069,8 @@ class GradientMonitor:
         - ``dead_units``: more than `dead_fraction` of a ReLU module's units dead; ``saturated_units``: more
           than `saturated_fraction` of a sigmoid's or tanh's units saturated.
         - ``update_ratio``: a layer's update-to-weight ratio outside `update_ratio_range`, far from the healthy
-          1e-3, judged at the steps where its gradient is not zero; ``not_updated``: gradients, but weights that
+          1e-3, judged at the steps where its gradient is not zero; or above 10 times its high end (an update as
+          big as the weights) at any one step; ``not_updated``: gradients, but weights that
           never change (missing from the optimizer, or a learning rate of 0).
         - ``no_gradient``: a parameter that never received a gradient: a warning when it requires grad (it takes
           no part in the loss), a note when it is frozen (``requires_grad=False``), which is usually intended.
@@ -1292,6 +1293,25 @@ class GradientMonitor:
                     "(plot_history)",
                 )
             )
+        else:
+            # A step that moved the weights by as much as they are (10 times the high end: 1 by default) is never
+            # fine, even once: Adam at a learning rate of 10 does it at its first step, and then its weights grow
+            # so fast that later ratios look tame.
+            leap = moving & (ratios > 10 * high)
+            if leap.any():
+                peak = float(ratios[leap].max())
+                found.append(
+                    self._finding(
+                        "update_ratio",
+                        layer,
+                        judge.range_of(leap),
+                        "plot_history",
+                        peak,
+                        f"update ratio too large: {text}: a step changed its weights by {_number(peak)} times their "
+                        f"norm (above {10 * high:g} in {judge.describe(leap, moving, 'steps with a gradient')}; "
+                        f"healthy is about 1e-3): lower the learning rate (plot_history)",
+                    )
+                )
         if judge.holds(too_small, moving) and not vanishing:
             stalled = f"each step changes its weights by {_number(median)} of their norm (median; below {low:g} in"
             stalled += f" {judge.describe(too_small, moving, 'steps with a gradient')})"

@@ -327,6 +327,7 @@ class Abs(Primitive):
 
     __slots__ = ()
     _backward_reads_inputs = True
+    _flat_through_inputs = True  # as PyTorch: d/dx of its gradient is zeros, even when the upstream requires grad
 
     @staticmethod
     def forward(ctx, x):
@@ -405,6 +406,7 @@ class ReLU(Primitive):
 
     __slots__ = ()
     _backward_reads_inputs = True
+    _flat_through_inputs = True  # as PyTorch: d/dx of its gradient is zeros, even when the upstream requires grad
 
     @staticmethod
     def forward(ctx, x):
@@ -429,7 +431,6 @@ class Clip(Primitive):
 
     __slots__ = ()
     _backward_reads_inputs = True
-    _flat_through_inputs = False  # PyTorch masks here: an upstream that requires grad leaves x unused
 
     @staticmethod
     def forward(ctx, x, low=None, high=None):

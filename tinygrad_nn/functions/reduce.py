@@ -59,7 +59,6 @@ class Max(Primitive):
 
     __slots__ = ()
     _backward_reads_inputs = True
-    _flat_through_inputs = False  # PyTorch masks here: an upstream that requires grad leaves x unused
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
@@ -92,6 +91,12 @@ class Norm(Primitive):
 
     __slots__ = ()
     _backward_reads_inputs = True
+
+    @property
+    def _flat_through_inputs(self) -> bool:
+        """The 1- and inf-norms' gradients are a sign and a mask: flat, yet connected to x as in PyTorch."""
+        saved = self._saved
+        return bool(saved) and (saved[0] == 1 or bool(np.isinf(saved[0])))
 
     @staticmethod
     def forward(ctx, x, order=2.0, axis=None, keepdims=False):
