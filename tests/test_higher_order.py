@@ -1279,3 +1279,30 @@ def test_a_gradient_penalty_through_relu_reaches_every_parameter_like_pytorch(to
         assert (parameter.grad is None) == (theirs.grad is None), name  # the last bias: None in both
         if theirs.grad is not None:
             np.testing.assert_allclose(np.asarray(parameter.grad), theirs.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+class TwoFaced(Function):
+    """x ** 2, whose backward is right on ndarrays and 1.5 times too big on Tensors (the path create_graph uses)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        scale = 3.0 if isinstance(grad, Tensor) else 2.0
+        return grad * scale * x
+
+
+def test_a_backward_whose_tensor_path_differs_from_its_array_path_fails_the_second_order_check(rng):
+    x = leaf(rng.standard_normal(4))
+    assert tg.gradcheck(TwoFaced.apply, [x])  # the first order only ever runs the ndarray path
+    for check in (lambda: tg.gradgradcheck(TwoFaced.apply, [x]), lambda: tg.gradcheck(TwoFaced.apply, [x], order=2)):
+        with pytest.raises(GradcheckError) as error:
+            check()
+        message = str(error.value)
+        assert message.startswith("gradgradcheck (the second-order check")
+        assert "the gradient of input 0 computed with create_graph=True" in message
+        assert "4 of 4 entries differ" in message and "with Tensors" in message and "with ndarrays" in message
