@@ -1,0 +1,104 @@
+"""PyTorch's behaviour at the edges: mistaken arguments, hostile shapes and dtypes, the p of a norm, reprs.
+
+Each test here would have caught a defect a review found: an IndexError from deep inside `var`, random integers
+that were all 0, a convolution with an empty kernel, a cast to complex that silently left the graph, transforms
+whose errors were not RuntimeErrors, layer reprs with names PyTorch does not use, norms PyTorch computes and
+this package refused, and a `repeat` error about an internal shape. The comparisons use the `torch` fixture
+(skipped without torch, mandatory in CI).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_nn as tg
+from tinygrad_nn import Tensor
+
+TOLERANCE = {"rtol": 1e-10, "atol": 1e-12}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# var and std: axes out of range, unbiased=
+# --------------------------------------------------------------------------------------------------------------
+
+BAD_AXES = [3, -4, (0, 5), (-4, 1), [1, 3]]
+
+
+@pytest.mark.parametrize("method", ["var", "std"])
+@pytest.mark.parametrize("axis", BAD_AXES, ids=str)
+@pytest.mark.parametrize("spelling", ["dim", "axis"])
+def test_var_and_std_with_an_axis_out_of_range_say_so_as_sum_does(torch, method, axis, spelling):
+    x = tg.randn(2, 3, 4)
+    bad = next(a for a in np.atleast_1d(axis) if not -3 <= a < 3)
+    with pytest.raises(np.exceptions.AxisError, match=rf"^{method}: axis {bad} is out of range for 3 axes"):
+        getattr(x, method)(**{spelling: axis})
+    # The same kind of error as sum's (numpy's AxisError, an IndexError, as PyTorch raises IndexError).
+    with pytest.raises(np.exceptions.AxisError):
+        x.sum(**{spelling: tuple(axis) if isinstance(axis, list) else axis})
+    with pytest.raises(IndexError):
+        getattr(torch.zeros(2, 3, 4), method)(dim=tuple(axis) if isinstance(axis, list) else axis)
+
+
+@pytest.mark.parametrize("method", ["var", "std"])
+def test_var_and_std_refuse_a_repeated_axis_and_a_non_integer_one(torch, method):
+    x = tg.randn(2, 3, 4)
+    with pytest.raises(ValueError, match=rf"{method}: axis=\(0, -3\) names the same axis twice"):
+        getattr(x, method)(dim=(0, -3))
+    with pytest.raises(RuntimeError):
+        getattr(torch.zeros(2, 3, 4), method)(dim=(0, -3))
+    with pytest.raises(TypeError, match=rf"{method}: an axis must be a whole number, got 1.0"):
+        getattr(x, method)(axis=1.0)
+
+
+@pytest.mark.parametrize("method", ["var", "std"])
+@pytest.mark.parametrize("unbiased", [True, False])
+@pytest.mark.parametrize("dim", [None, 0, (0, 2), -1])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_unbiased_keyword_is_pytorchs(torch, method, unbiased, dim, keepdim, rng):
+    data = rng.standard_normal((3, 4, 5))
+    ours = Tensor(data, requires_grad=True)
+    theirs = torch.tensor(data, requires_grad=True)
+    out = getattr(ours, method)(dim=dim, unbiased=unbiased, keepdim=keepdim)
+    expected = getattr(theirs, method)(dim=dim, unbiased=unbiased, keepdim=keepdim)
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), **TOLERANCE)
+    upstream = rng.standard_normal(out.shape)
+    out.backward(upstream)
+    expected.backward(torch.tensor(upstream))
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), **TOLERANCE)
+    # unbiased=False is correction=0, True is correction=1.
+    np.testing.assert_allclose(
+        out.data, getattr(ours, method)(dim=dim, correction=int(unbiased), keepdim=keepdim).data, rtol=0, atol=0
+    )
+
+
+@pytest.mark.parametrize("method", ["var", "std"])
+@pytest.mark.parametrize("unbiased", [True, False])
+def test_a_positional_bool_is_unbiased_as_in_pytorch(torch, method, unbiased, rng):
+    data = rng.standard_normal((3, 4))
+    expected = getattr(torch.tensor(data), method)(unbiased).item()
+    assert getattr(Tensor(data), method)(unbiased).item() == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["var", "std"])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"unbiased": False, "correction": 0},
+        {"unbiased": True, "correction": 1},
+        {"unbiased": True, "ddof": 0},
+        {"correction": 1, "ddof": 1},
+    ],
+    ids=str,
+)
+def test_two_spellings_of_the_correction_are_an_error(torch, method, arguments):
+    with pytest.raises(TypeError, match=rf"{method}\(\) got .* they are spellings of one argument"):
+        getattr(tg.randn(3, 4), method)(**arguments)
+    if "ddof" not in arguments:  # PyTorch has no ddof
+        with pytest.raises(TypeError):
+            getattr(torch.zeros(3, 4), method)(**arguments)
+
+
+def test_unbiased_must_be_a_bool():
+    with pytest.raises(TypeError, match="unbiased must be True or False, got 0"):
+        tg.randn(3).var(unbiased=0)
