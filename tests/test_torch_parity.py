@@ -102,3 +102,43 @@ def test_two_spellings_of_the_correction_are_an_error(torch, method, arguments):
 def test_unbiased_must_be_a_bool():
     with pytest.raises(TypeError, match="unbiased must be True or False, got 0"):
         tg.randn(3).var(unbiased=0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# rand_like and randn_like of integer and bool tensors
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("factory", ["rand_like", "randn_like"])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_])
+def test_random_like_an_integer_or_bool_tensor_is_refused_naming_the_dtype(torch, factory, dtype):
+    like = Tensor(np.ones(6, dtype=dtype))
+    with pytest.raises(TypeError, match=rf"{factory}: the input has dtype {np.dtype(dtype)}.*pass dtype= a float"):
+        getattr(tg, factory)(like)
+    with pytest.raises(TypeError, match=rf"{factory}: the input has dtype {np.dtype(dtype)}"):
+        getattr(tg, factory)(like.data)  # an ndarray too
+    torch_dtype = {np.int64: torch.int64, np.int32: torch.int32, np.uint8: torch.uint8, np.bool_: torch.bool}[dtype]
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        getattr(torch, factory)(torch.ones(6, dtype=torch_dtype))
+
+
+@pytest.mark.parametrize("factory", ["rand_like", "randn_like"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, "float16"])
+def test_random_like_an_integer_tensor_with_a_float_dtype_works(factory, dtype):
+    tg.manual_seed(0)
+    out = getattr(tg, factory)(tg.arange(1000), dtype=dtype)
+    assert out.shape == (1000,) and out.dtype == np.dtype(dtype)
+    assert len(np.unique(out.data)) > 100  # real random values, not truncated ones
+    if factory == "rand_like":
+        assert out.data.min() >= 0 and out.data.max() < 1
+
+
+@pytest.mark.parametrize("factory", ["rand_like", "randn_like", "rand", "randn"])
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_])
+def test_random_values_of_an_integer_dtype_are_refused(torch, factory, dtype):
+    args = (tg.ones(3),) if factory.endswith("like") else (3,)
+    with pytest.raises(TypeError, match=rf"{factory}: random values need a floating-point dtype, got dtype="):
+        getattr(tg, factory)(*args, dtype=dtype)
+    torch_args = (torch.ones(3),) if factory.endswith("like") else (3,)
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        getattr(torch, factory)(*torch_args, dtype=torch.int64 if dtype is np.int64 else torch.bool)
