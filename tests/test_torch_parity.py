@@ -14,6 +14,7 @@ import pytest
 
 import tinygrad_nn as tg
 from tinygrad_nn import Tensor
+from tinygrad_nn.nn import functional as F  # noqa: N812 - PyTorch's customary name
 
 TOLERANCE = {"rtol": 1e-10, "atol": 1e-12}
 
@@ -142,3 +143,85 @@ def test_random_values_of_an_integer_dtype_are_refused(torch, factory, dtype):
     torch_args = (torch.ones(3),) if factory.endswith("like") else (3,)
     with pytest.raises((RuntimeError, NotImplementedError)):
         getattr(torch, factory)(*torch_args, dtype=torch.int64 if dtype is np.int64 else torch.bool)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Functional convolution and pooling: zero and negative sizes
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("function", "input_shape", "weight_shape"),
+    [
+        ("conv2d", (2, 3, 5, 5), (4, 3, 0, 3)),
+        ("conv2d", (2, 3, 5, 5), (4, 3, 3, 0)),
+        ("conv2d", (2, 3, 5, 5), (0, 3, 3, 3)),
+        ("conv1d", (2, 3, 5), (4, 3, 0)),
+        ("conv1d", (2, 3, 5), (0, 3, 2)),
+    ],
+    ids=str,
+)
+def test_a_weight_with_a_zero_size_is_refused_naming_its_shape(torch, function, input_shape, weight_shape):
+    x, weight = np.ones(input_shape), np.ones(weight_shape)
+    with pytest.raises(ValueError, match=rf"{function}: weight of shape {re_shape(weight_shape)} has a zero size"):
+        getattr(F, function)(Tensor(x), Tensor(weight))
+    with pytest.raises(RuntimeError):
+        getattr(torch.nn.functional, function)(torch.tensor(x), torch.tensor(weight))
+
+
+def test_a_weight_with_no_input_channels_is_refused_too():
+    # PyTorch returns an output with 0 channels here while the weight has 4 (its shape does not follow its
+    # own weight); this package refuses, as its Conv2d layer refuses in_channels=0.
+    with pytest.raises(ValueError, match=r"conv2d: weight of shape \(4, 0, 3, 3\) has a zero size"):
+        F.conv2d(Tensor(np.ones((2, 0, 5, 5))), Tensor(np.ones((4, 0, 3, 3))))
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("stride", 0), ("stride", -1), ("padding", -1), ("dilation", 0), ("dilation", -2), ("groups", 0), ("groups", -1)],
+)
+def test_conv_options_that_are_zero_or_negative_are_errors_as_in_pytorch(torch, option, value):
+    x, weight = np.ones((2, 4, 6, 6)), np.ones((4, 4, 3, 3))
+    with pytest.raises(ValueError, match=rf"conv2d: {option} must be a (positive|non-negative) integer"):
+        F.conv2d(Tensor(x), Tensor(weight), **{option: value})
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(weight), **{option: value})
+
+
+@pytest.mark.parametrize("function", ["max_pool2d", "avg_pool2d"])
+@pytest.mark.parametrize(
+    ("kernel_size", "options"),
+    [(0, {}), (-1, {}), ((2, 0), {}), (2, {"stride": 0}), (2, {"stride": -1}), (2, {"padding": -1})],
+    ids=str,
+)
+def test_pooling_options_that_are_zero_or_negative_are_errors_as_in_pytorch(torch, function, kernel_size, options):
+    x = np.ones((2, 3, 6, 6))
+    name = next(iter(options), "kernel_size")
+    with pytest.raises(ValueError, match=rf"{function}: {name} must be a (positive|non-negative) integer"):
+        getattr(F, function)(Tensor(x), kernel_size, **options)
+    with pytest.raises(RuntimeError):
+        getattr(torch.nn.functional, function)(torch.tensor(x), kernel_size, **options)
+
+
+def test_adaptive_pooling_of_an_input_with_an_empty_spatial_axis_is_an_error(torch):
+    x = np.ones((2, 3, 0, 4))
+    with pytest.raises(ValueError, match=r"adaptive_avg_pool2d: input of shape \(2, 3, 0, 4\) has a spatial size of 0"):
+        F.adaptive_avg_pool2d(Tensor(x), 2)
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.adaptive_avg_pool2d(torch.tensor(x), 2)
+    with pytest.raises(ValueError, match=r"adaptive_avg_pool1d: input of shape \(2, 3, 0\) has a spatial size of 0"):
+        F.adaptive_avg_pool1d(Tensor(np.ones((2, 3, 0))), 2)
+
+
+def test_an_empty_batch_still_passes_through_conv_and_pooling(torch):
+    x = np.ones((0, 3, 6, 6))
+    weight = np.ones((4, 3, 3, 3))
+    out = F.conv2d(Tensor(x), Tensor(weight))
+    assert out.shape == tuple(torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(weight)).shape)
+    assert F.max_pool2d(Tensor(x), 2).shape == (0, 3, 3, 3)
+    assert F.adaptive_avg_pool2d(Tensor(x), 2).shape == (0, 3, 2, 2)
+
+
+def re_shape(shape: tuple) -> str:
+    """A shape as a regular expression that matches its repr."""
+    return repr(shape).replace("(", r"\(").replace(")", r"\)")
