@@ -225,3 +225,46 @@ def test_an_empty_batch_still_passes_through_conv_and_pooling(torch):
 def re_shape(shape: tuple) -> str:
     """A shape as a regular expression that matches its repr."""
     return repr(shape).replace("(", r"\(").replace(")", r"\)")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# astype to complex and object dtypes
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64, object])
+def test_astype_to_a_non_real_dtype_of_a_tensor_that_requires_grad_is_an_error(dtype):
+    x = Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    message = rf"^astype: the result has dtype {np.dtype(dtype)}, which cannot carry a gradient"
+    with pytest.raises(TypeError, match=message):
+        x.astype(dtype)
+    with pytest.raises(TypeError, match=message):
+        (x * 2).astype(dtype)  # a computed tensor too
+    # As Mul says it: the same sentence, with the op's name.
+    with pytest.raises(TypeError, match=r"^mul: the result has dtype complex128, which cannot carry a gradient"):
+        x * np.array([1j, 1j])
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, object])
+def test_astype_to_a_non_real_dtype_is_allowed_without_a_graph(dtype):
+    x = Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    assert x.detach().astype(dtype).dtype == np.dtype(dtype)
+    with tg.no_grad():
+        assert x.astype(dtype).dtype == np.dtype(dtype)
+    assert Tensor(np.array([1.0, -2.0])).astype(dtype).dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize(("dtype", "torch_method"), [(np.int64, "long"), (np.int32, "int"), (np.bool_, "bool")])
+def test_astype_to_an_integer_or_bool_dtype_leaves_the_graph_as_pytorchs_long_and_bool(torch, dtype, torch_method):
+    data = np.array([1.7, -2.2, 0.0])
+    out = Tensor(data, requires_grad=True).astype(dtype)
+    expected = getattr(torch.tensor(data, requires_grad=True), torch_method)()
+    assert not out.requires_grad and not expected.requires_grad
+    np.testing.assert_array_equal(out.data, expected.numpy())
+
+
+def test_astype_between_float_dtypes_stays_differentiable():
+    x = Tensor(np.array([0.5, 2.0]), requires_grad=True)
+    (x.astype(np.float32) ** 2).sum().backward()
+    np.testing.assert_allclose(x.grad, [1.0, 4.0])
+    assert x.grad.dtype == np.float64

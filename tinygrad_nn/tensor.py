@@ -291,10 +291,23 @@ class Tensor:
         return out
 
     def astype(self, dtype: DTypeLike) -> Tensor:
-        """The tensor converted to `dtype` (differentiable between float types)."""
-        if np.dtype(dtype) == self.data.dtype:
+        """The tensor converted to `dtype`: differentiable between float types.
+
+        A cast to an integer or bool dtype is an explicit way out of the graph: the result does not require grad,
+        as with PyTorch's ``.long()`` and ``.bool()``. A cast to a complex, object or other non-real dtype of a
+        tensor that requires grad (with grad mode on) is a TypeError, as any other op whose result could not carry
+        the gradient; ``.detach()`` first if no gradient is wanted.
+        """
+        target = np.dtype(dtype)
+        if target == self.data.dtype:
             return self
-        return F.Cast.apply(self, dtype=np.dtype(dtype))
+        if target.kind not in "fiub" and self._requires_grad and autograd._local.state.grad_enabled:
+            raise TypeError(
+                f"astype: the result has dtype {target}, which cannot carry a gradient, from a tensor that requires "
+                "grad; tinygrad_nn differentiates real floating-point tensors only (.detach() the tensor first if no "
+                "gradient is wanted)"
+            )
+        return F.Cast.apply(self, dtype=target)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (set ``.grad`` to None)."""
