@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tinygrad_nn as tg
-from tinygrad_nn import Tensor
+from tinygrad_nn import Tensor, func
 from tinygrad_nn.nn import functional as F  # noqa: N812 - PyTorch's customary name
 
 TOLERANCE = {"rtol": 1e-10, "atol": 1e-12}
@@ -268,3 +268,51 @@ def test_astype_between_float_dtypes_stays_differentiable():
     (x.astype(np.float32) ** 2).sum().backward()
     np.testing.assert_allclose(x.grad, [1.0, 4.0])
     assert x.grad.dtype == np.float64
+
+
+# --------------------------------------------------------------------------------------------------------------
+# func: errors that are both ValueError and RuntimeError
+# --------------------------------------------------------------------------------------------------------------
+
+X3 = np.array([0.5, -1.0, 2.0])
+
+# (transform, function, inputs, v): each one torch.autograd.functional refuses with a RuntimeError.
+MISTAKES = {
+    "vjp v=None, output of 3": ("vjp", lambda t: t * 2, X3, None),
+    "vjp v of a wrong shape": ("vjp", lambda t: t * 2, X3, np.ones(2)),
+    "vjp v of two for one output": ("vjp", lambda t: t * 2, X3, (X3, X3)),
+    "jvp v=None, input of 3": ("jvp", lambda t: t.sum(), X3, None),
+    "jvp v of a wrong shape": ("jvp", lambda t: t * 2, X3, np.ones(2)),
+    "jvp v of one for two inputs": ("jvp", lambda a, b: a * b, (X3, X3), (X3,)),
+    "hvp output of 3": ("hvp", lambda t: t * 2, X3, X3),
+    "hvp a tuple output": ("hvp", lambda t: ((t**3).sum(), t.sum()), X3, X3),
+    "hvp v=None, input of 3": ("hvp", lambda t: (t**3).sum(), X3, None),
+    "hvp v of a wrong shape": ("hvp", lambda t: (t**3).sum(), X3, np.ones(2)),
+    "vhp output of 3": ("vhp", lambda t: t * 2, X3, X3),
+    "vhp a tuple output": ("vhp", lambda t: ((t**3).sum(), t.sum()), X3, X3),
+    "vhp v=None, input of 3": ("vhp", lambda t: (t**3).sum(), X3, None),
+    "hessian output of 3": ("hessian", lambda t: t * 2, X3, "no v"),
+    "hessian a tuple output": ("hessian", lambda t: ((t**3).sum(),), X3, "no v"),
+}
+
+
+def _call(library: str, torch: object, transform: str, fn: object, inputs: object, v: object) -> None:
+    if library == "torch":
+        module = torch.autograd.functional
+        to_tensor = torch.tensor
+    else:
+        module, to_tensor = func, Tensor
+    wrap = lambda a: tuple(to_tensor(x) for x in a) if isinstance(a, tuple) else to_tensor(a)  # noqa: E731
+    args = (fn, wrap(inputs)) if isinstance(v, str) else (fn, wrap(inputs), None if v is None else wrap(v))
+    getattr(module, transform)(*args)
+
+
+@pytest.mark.parametrize("case", MISTAKES)
+def test_transform_mistakes_are_runtime_errors_as_in_pytorch_and_value_errors(torch, case):
+    transform, fn, inputs, v = MISTAKES[case]
+    with pytest.raises(RuntimeError):
+        _call("torch", torch, transform, fn, inputs, v)
+    with pytest.raises(RuntimeError, match=f"^{transform}: ") as error:
+        _call("ours", torch, transform, fn, inputs, v)
+    assert isinstance(error.value, ValueError)
+    assert type(error.value) is func.TransformArgumentError
