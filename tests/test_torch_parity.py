@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tinygrad_nn as tg
-from tinygrad_nn import Tensor, func
+from tinygrad_nn import Tensor, func, nn
 from tinygrad_nn.nn import functional as F  # noqa: N812 - PyTorch's customary name
 
 TOLERANCE = {"rtol": 1e-10, "atol": 1e-12}
@@ -316,3 +316,60 @@ def test_transform_mistakes_are_runtime_errors_as_in_pytorch_and_value_errors(to
         _call("ours", torch, transform, fn, inputs, v)
     assert isinstance(error.value, ValueError)
     assert type(error.value) is func.TransformArgumentError
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reprs
+# --------------------------------------------------------------------------------------------------------------
+
+MODULES = [
+    ("Flatten", (), {}),
+    ("Flatten", (0, 2), {}),
+    ("Flatten", (), {"start_dim": 2, "end_dim": 3}),
+    ("Unflatten", (1, (1, 28, 28)), {}),
+    ("Softmax", (), {"dim": 1}),
+    ("LogSoftmax", (), {"dim": -1}),
+    ("Conv2d", (3, 8, 3), {}),
+    ("Conv2d", (3, 8, (3, 5)), {"stride": 2, "padding": 1, "dilation": 2, "bias": False}),
+    ("Conv2d", (4, 8, 3), {"padding": "same", "groups": 2, "padding_mode": "reflect"}),
+    ("Conv1d", (3, 8, 3), {"stride": 2, "padding": "valid"}),
+    ("MaxPool2d", (2,), {}),
+    ("MaxPool2d", (3, 2, 1), {"dilation": 2, "ceil_mode": True}),
+    ("MaxPool1d", (3,), {"stride": 1, "padding": 1}),
+    ("AvgPool2d", (3,), {"stride": 1, "padding": 1, "count_include_pad": False}),
+    ("AvgPool1d", (2,), {}),
+    ("AdaptiveAvgPool2d", ((2, None),), {}),
+    ("AdaptiveAvgPool1d", (4,), {}),
+    ("BatchNorm2d", (16,), {}),
+    ("BatchNorm1d", (16,), {"eps": 1e-3, "momentum": None, "affine": False, "track_running_stats": False}),
+    ("Dropout", (), {}),
+    ("Dropout", (0.3,), {"inplace": True}),
+    ("LayerNorm", ((4, 5),), {"eps": 1e-6, "elementwise_affine": False}),
+    ("LayerNorm", (10,), {"bias": False}),
+    ("Embedding", (10, 3), {}),
+    ("Embedding", (10, 3), {"padding_idx": -1}),
+    ("Linear", (3, 4), {"bias": False}),
+    ("ReLU", (), {}),
+    ("Identity", (), {}),
+    ("CrossEntropyLoss", (), {}),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs"), MODULES, ids=lambda value: str(value))
+def test_module_reprs_are_pytorchs(torch, name, args, kwargs):
+    assert repr(getattr(nn, name)(*args, **kwargs)) == repr(getattr(torch.nn, name)(*args, **kwargs))
+
+
+def test_a_printed_network_reads_as_pytorchs(torch):
+    ours = nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(36, 10), nn.LogSoftmax(dim=1))  # fmt: skip
+    theirs = torch.nn.Sequential(torch.nn.Unflatten(1, (1, 8, 8)), torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(),
+                                 torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(36, 10),
+                                 torch.nn.LogSoftmax(dim=1))  # fmt: skip
+    assert repr(ours) == repr(theirs)
+
+
+def test_flatten_and_softmax_answer_to_pytorchs_attribute_names_too():
+    layer = nn.Flatten(start_axis=2, end_axis=3)
+    assert (layer.start_dim, layer.end_dim) == (layer.start_axis, layer.end_axis) == (2, 3)
+    assert nn.Softmax(axis=0).dim == 0 and nn.LogSoftmax(dim=1).dim == 1
