@@ -9,6 +9,8 @@ this package refused, and a `repeat` error about an internal shape. The comparis
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -373,3 +375,72 @@ def test_flatten_and_softmax_answer_to_pytorchs_attribute_names_too():
     layer = nn.Flatten(start_axis=2, end_axis=3)
     assert (layer.start_dim, layer.end_dim) == (layer.start_axis, layer.end_axis) == (2, 3)
     assert nn.Softmax(axis=0).dim == 0 and nn.LogSoftmax(dim=1).dim == 1
+
+
+# --------------------------------------------------------------------------------------------------------------
+# norm: every p PyTorch takes for a vector norm
+# --------------------------------------------------------------------------------------------------------------
+
+ORDERS = [0, 0.5, 1, 1.5, 2, 3, "fro", np.inf, -np.inf, -0.5, -1, -2, -3.5]
+NORM_DATA = {
+    "no zeros": np.array([[1.0, -2.0, 0.5, 3.0], [0.25, -1.5, 2.0, -0.75]]),
+    "a zero": np.array([[1.0, -2.0, 0.0, 3.0], [0.25, -1.5, 2.0, -0.75]]),
+    "ties": np.array([[2.0, -2.0, 1.0, 1.0], [-1.0, 1.0, -1.0, 1.0]]),
+    "all zeros": np.zeros((2, 4)),
+}
+
+
+@pytest.mark.parametrize("p", ORDERS, ids=str)
+@pytest.mark.parametrize("data", NORM_DATA)
+@pytest.mark.parametrize("axis", [None, 1, (0, 1)], ids=str)
+def test_norm_values_and_gradients_are_pytorchs_for_every_p(torch, p, data, axis):
+    values = NORM_DATA[data]
+    ours = Tensor(values, requires_grad=True)
+    theirs = torch.tensor(values, requires_grad=True)
+    out = ours.norm(p, dim=axis)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.norm is deprecated in favour of torch.linalg.vector_norm
+        expected = theirs.norm(p=p, dim=axis)
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), **TOLERANCE)
+    upstream = np.linspace(0.5, 1.5, out.size).reshape(out.shape)
+    out.backward(upstream)
+    if expected.requires_grad:
+        expected.backward(torch.tensor(upstream))
+    reference = np.zeros(values.shape) if theirs.grad is None else theirs.grad.numpy()  # p=0: no gradient
+    assert np.all(np.isfinite(ours.grad))
+    np.testing.assert_allclose(ours.grad, reference, **TOLERANCE)
+
+
+@pytest.mark.parametrize("p", [0.5, 1.5, 3, -0.5, -1, -2.5], ids=str)
+def test_norm_gradient_passes_gradcheck_for_any_p(p, rng):
+    x = Tensor(rng.uniform(0.5, 2.0, size=(3, 4)) * rng.choice([-1, 1], size=(3, 4)), requires_grad=True)
+    assert tg.gradcheck(lambda t: t.norm(p, axis=1), [x])
+    assert tg.gradgradcheck(lambda t: t.norm(p, axis=1), [x])
+
+
+def test_norm_with_p_0_counts_the_non_zeros_and_has_gradient_zero():
+    x = Tensor(np.array([0.0, 3.0, -0.5, 0.0]), requires_grad=True)
+    out = x.norm(0)
+    assert out.item() == 2
+    out.backward()
+    np.testing.assert_array_equal(x.grad, np.zeros(4))
+    assert tg.gradcheck(lambda t: t.norm(0), [Tensor(np.array([1.0, -2.0]), requires_grad=True)])
+
+
+def test_norm_below_1_at_a_zero_element_has_a_finite_second_derivative():
+    x = Tensor(np.array([0.0, 1.0, -2.0]), requires_grad=True)
+    (first,) = tg.grad(x.norm(0.5), x, create_graph=True)
+    assert first.data[0] == 0 and np.all(np.isfinite(first.data))
+    (second,) = tg.grad((first * first).sum(), x)
+    assert np.all(np.isfinite(second.data))
+
+
+@pytest.mark.parametrize("p", ["nuc", "two", None, True, float("nan"), 1j], ids=str)
+def test_norm_refuses_a_p_that_is_not_a_real_number(p):
+    with pytest.raises(ValueError, match="norm: p "):
+        tg.randn(3).norm(p)
+
+
+def test_norm_with_an_axis_out_of_range_says_so():
+    with pytest.raises(np.exceptions.AxisError, match="norm: axis 2 is out of range for 2 axes"):
+        tg.randn(2, 3).norm(dim=2)

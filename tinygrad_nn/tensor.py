@@ -591,18 +591,18 @@ class Tensor:
     ) -> Tensor:
         """The vector p-norm over `axis` (all elements by default): ``sum(|x|^p)^(1/p)``, as ``torch.norm``.
 
-        `p` is "fro" or 2 (Euclidean), 1, ``inf``, ``-inf`` or any other positive number. The gradient at a zero
-        norm is 0, as in PyTorch.
+        `p` is "fro" or 2 (Euclidean), 1, ``inf`` (the largest ``|x|``), ``-inf`` (the smallest), 0 (the number
+        of non-zero elements) or any other real number, negative ones included (``sum(|x|^p)^(1/p)``, 0 when an
+        element is 0), as ``torch.linalg.vector_norm``. The gradient at a zero norm is 0, as in PyTorch, and so
+        is that of p=0 and, for p below 1, that at a zero element.
         """
         axis, keepdims = _axis("norm", axis, dim), _keepdims("norm", keepdims, keepdim)
-        order = 2.0 if p == "fro" else p
-        if (
-            isinstance(order, str)
-            or not isinstance(order, (int, float, np.number))
-            or order == 0
-            or (order < 0 and (not np.isinf(order)))
-        ):
-            raise ValueError(f"norm: p must be 'fro', a positive number, inf or -inf, got {p!r}")
+        order = 2.0 if isinstance(p, str) and p == "fro" else p
+        if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, float, np.integer, np.floating)):
+            raise ValueError(f"norm: p must be 'fro' or a number (inf, -inf and negative numbers included), got {p!r}")
+        if np.isnan(order):
+            raise ValueError("norm: p is NaN; give 'fro' or a number (inf, -inf and negative numbers included)")
+        _reduced_axes("norm", axis, self.data.ndim)
         return F.Norm.apply(self, order=float(order), axis=axis, keepdims=keepdims)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False, *, dim: Any = _UNSET,
