@@ -444,3 +444,27 @@ def test_norm_refuses_a_p_that_is_not_a_real_number(p):
 def test_norm_with_an_axis_out_of_range_says_so():
     with pytest.raises(np.exceptions.AxisError, match="norm: axis 2 is out of range for 2 axes"):
         tg.randn(2, 3).norm(dim=2)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# repeat
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("counts", [(2, -1, 1), (-2, 1, 1), (1, 1, 1, -1)], ids=str)
+def test_repeat_with_a_negative_count_says_so_in_the_callers_terms(torch, counts):
+    x = tg.randn(2, 3, 4)
+    with pytest.raises(
+        ValueError, match=rf"^repeat: the counts must be >= 0 .*got {re_shape(counts)} for shape"
+    ) as error:
+        x.repeat(*counts)
+    assert "expand" not in str(error.value)
+    with pytest.raises(RuntimeError):
+        torch.zeros(2, 3, 4).repeat(*counts)
+
+
+@pytest.mark.parametrize("counts", [(2, 0, 1), (0, 1, 1, 1), (3, 1, 2)], ids=str)
+def test_repeat_with_zero_and_positive_counts_is_pytorchs(torch, counts, rng):
+    data = rng.standard_normal((2, 3, 4))
+    out = Tensor(data).repeat(*counts)
+    np.testing.assert_array_equal(out.data, torch.tensor(data).repeat(*counts).numpy())

@@ -724,6 +724,8 @@ class Tensor:
         shape = self.data.shape
         if len(sizes) < len(shape):
             raise ValueError(f"repeat: give at least one count per axis of shape {shape}, got {sizes}")
+        if min(sizes, default=0) < 0:
+            raise ValueError(f"repeat: the counts must be >= 0 (0 gives an empty axis), got {sizes} for shape {shape}")
         shape = (1,) * (len(sizes) - len(shape)) + shape
         # (a, b) tiled (r, s): as (1, a, 1, b), broadcast to (r, a, s, b), then merged: no copy until the merge.
         spread = tuple(x for size in shape for x in (1, size))
