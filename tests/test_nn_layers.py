@@ -221,7 +221,7 @@ def test_flatten_merges_the_axes_from_start_to_end(start_axis, end_axis, output_
 
 def test_flatten_default_is_batch_first():
     assert nn.Flatten()(Tensor(np.zeros((7, 28, 28)))).shape == (7, 784)
-    assert repr(nn.Flatten()) == "Flatten(start_axis=1, end_axis=-1)"
+    assert repr(nn.Flatten()) == "Flatten(start_dim=1, end_dim=-1)"
 
 
 def test_flatten_with_start_after_end_names_both():

@@ -285,7 +285,7 @@ def test_repr_shows_the_tree_like_pytorch():
     assert repr(Encoder()) == expected
     assert repr(nn.Linear(2, 5, bias=False)) == "Linear(in_features=2, out_features=5, bias=False)"
     assert repr(nn.Sequential()) == "Sequential()"
-    assert repr(nn.Softmax(axis=0)) == "Softmax(axis=0)"
+    assert repr(nn.Softmax(axis=0)) == "Softmax(dim=0)"
     assert repr(nn.CrossEntropyLoss()) == "CrossEntropyLoss()"
     assert repr(nn.MSELoss(reduction="sum")) == "MSELoss(reduction='sum')"
 

@@ -56,6 +56,17 @@ def _float_dtype(function: str, dtype: DTypeLike | None) -> np.dtype:
         raise TypeError(f"{function}: {dtype!r} is not a dtype (give np.float32, 'float64', ...)") from None
 
 
+def _random_dtype(function: str, dtype: DTypeLike | None) -> np.dtype:
+    """The dtype of random values: floating point only (an integer dtype would truncate them to 0, as torch refuses)."""
+    chosen = _float_dtype(function, dtype)
+    if chosen.kind != "f":
+        raise TypeError(
+            f"{function}: random values need a floating-point dtype, got dtype={chosen} (they would be truncated to "
+            "it); pass dtype= a float dtype such as np.float32 or np.float64, or leave it out for the default"
+        )
+    return chosen
+
+
 def _made(array: np.ndarray, requires_grad: bool) -> Tensor:
     return Tensor(array, requires_grad=requires_grad)
 
@@ -136,7 +147,7 @@ def rand(
     generator: np.random.Generator | None = None,
 ) -> Tensor:
     """Uniform values in [0, 1) from the default generator (or `generator`)."""
-    dtype = _float_dtype("rand", dtype)
+    dtype = _random_dtype("rand", dtype)
     values = generator_or_default(generator).random(_size("rand", size))
     return _made(values.astype(dtype, copy=False), requires_grad)
 
@@ -148,7 +159,7 @@ def randn(
     generator: np.random.Generator | None = None,
 ) -> Tensor:
     """Standard normal values from the default generator (or `generator`)."""
-    dtype = _float_dtype("randn", dtype)
+    dtype = _random_dtype("randn", dtype)
     values = generator_or_default(generator).standard_normal(_size("randn", size))
     return _made(values.astype(dtype, copy=False), requires_grad)
 
@@ -181,11 +192,29 @@ def full_like(input: Any, fill_value: Any, dtype: DTypeLike | None = None, requi
                 requires_grad=requires_grad)  # fmt: skip
 
 
+def _random_like(function: str, factory: Any, like: Any, dtype: DTypeLike | None, requires_grad: bool) -> Tensor:
+    reference = like.data if isinstance(like, Tensor) else np.asarray(like)
+    if dtype is None and reference.dtype.kind != "f":
+        raise TypeError(
+            f"{function}: the input has dtype {reference.dtype}, and random values would be truncated to it (as "
+            f"PyTorch, this is refused); pass dtype= a float dtype, e.g. {function}(x, dtype=np.float32)"
+        )
+    if dtype is not None:
+        _random_dtype(function, dtype)
+    return _like(factory, like, dtype, requires_grad)
+
+
 def rand_like(input: Any, dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
-    """Uniform values in [0, 1) with the shape (and dtype) of `input`."""
-    return _like(rand, input, dtype, requires_grad)
+    """Uniform values in [0, 1) with the shape (and dtype) of `input`.
+
+    The input must be floating point, or `dtype` a float dtype: an integer or bool dtype is a TypeError.
+    """
+    return _random_like("rand_like", rand, input, dtype, requires_grad)
 
 
 def randn_like(input: Any, dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
-    """Standard normal values with the shape (and dtype) of `input`."""
-    return _like(randn, input, dtype, requires_grad)
+    """Standard normal values with the shape (and dtype) of `input`.
+
+    The input must be floating point, or `dtype` a float dtype: an integer or bool dtype is a TypeError.
+    """
+    return _random_like("randn_like", randn, input, dtype, requires_grad)

@@ -29,7 +29,17 @@ from .autograd import grad
 from .functions import Reshape
 from .tensor import Tensor, stack
 
-__all__ = ["hessian", "hvp", "jacobian", "jvp", "vhp", "vjp"]
+__all__ = ["TransformArgumentError", "hessian", "hvp", "jacobian", "jvp", "vhp", "vjp"]
+
+
+class TransformArgumentError(ValueError, RuntimeError):
+    """A transform was called with a `v` or a function that does not fit: a ValueError and a RuntimeError.
+
+    Raised when `v` is None but a tensor it stands for has more than one element, when `v` has the wrong number
+    of entries or shapes, and when the function given to `hvp`, `vhp` or `hessian` does not return a single
+    one-element Tensor. ``torch.autograd.functional`` raises RuntimeError in these cases, and this package
+    raises ValueError for a wrong argument; this class is both, so code written for either catches it.
+    """
 
 
 def _prepare_inputs(function: str, inputs: Any, create_graph: bool) -> tuple[bool, tuple[Tensor, ...]]:
@@ -79,19 +89,19 @@ def _vectors(function: str, v: Any, like: tuple[Tensor, ...], what: str) -> tupl
     if v is None:
         for position, tensor in enumerate(like):
             if tensor.size != 1:
-                raise ValueError(
+                raise TransformArgumentError(
                     f"{function}: v is None, which only works when every {what} has one element, but {what} "
                     f"{position} has shape {tensor.shape}; pass v"
                 )
         return tuple(np.ones(t.shape, dtype=t.dtype) for t in like)
     items = (v,) if not isinstance(v, (tuple, list)) else tuple(v)
     if len(items) != len(like):
-        raise ValueError(f"{function}: v has {len(items)} entries for {len(like)} {what}s")
+        raise TransformArgumentError(f"{function}: v has {len(items)} entries for {len(like)} {what}s")
     vectors = []
     for position, (item, tensor) in enumerate(zip(items, like)):
         value = item if isinstance(item, Tensor) else np.asarray(item, dtype=tensor.dtype)
         if tuple(value.shape) != tuple(tensor.shape):
-            raise ValueError(
+            raise TransformArgumentError(
                 f"{function}: v[{position}] has shape {tuple(value.shape)} but {what} {position} has shape "
                 f"{tensor.shape}"
             )
@@ -262,7 +272,9 @@ def _scalar_output(function: str, result: Any) -> Tensor:
     single, outputs = _outputs(function, result)
     if not single or outputs[0].size != 1:
         shape = outputs[0].shape if single else f"a tuple of {len(outputs)}"
-        raise ValueError(f"{function}: the function must return a single Tensor with one element, got {shape}")
+        raise TransformArgumentError(
+            f"{function}: the function must return a single Tensor with one element, got {shape}"
+        )
     return outputs[0]
 
 

@@ -291,10 +291,23 @@ class Tensor:
         return out
 
     def astype(self, dtype: DTypeLike) -> Tensor:
-        """The tensor converted to `dtype` (differentiable between float types)."""
-        if np.dtype(dtype) == self.data.dtype:
+        """The tensor converted to `dtype`: differentiable between float types.
+
+        A cast to an integer or bool dtype is an explicit way out of the graph: the result does not require grad,
+        as with PyTorch's ``.long()`` and ``.bool()``. A cast to a complex, object or other non-real dtype of a
+        tensor that requires grad (with grad mode on) is a TypeError, as any other op whose result could not carry
+        the gradient; ``.detach()`` first if no gradient is wanted.
+        """
+        target = np.dtype(dtype)
+        if target == self.data.dtype:
             return self
-        return F.Cast.apply(self, dtype=np.dtype(dtype))
+        if target.kind not in "fiub" and self._requires_grad and autograd._local.state.grad_enabled:
+            raise TypeError(
+                f"astype: the result has dtype {target}, which cannot carry a gradient, from a tensor that requires "
+                "grad; tinygrad_nn differentiates real floating-point tensors only (.detach() the tensor first if no "
+                "gradient is wanted)"
+            )
+        return F.Cast.apply(self, dtype=target)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (set ``.grad`` to None)."""
@@ -535,46 +548,61 @@ class Tensor:
         return F.Min.apply(self, axis=axis, keepdims=keepdims)
 
     def var(
-        self, axis: Axis = None, keepdims: bool = False, *, correction: float = 1, dim: Any = _UNSET,
-        keepdim: Any = _UNSET, ddof: float | None = None,
+        self, axis: Axis = None, keepdims: bool = False, *, correction: float = _UNSET, dim: Any = _UNSET,
+        keepdim: Any = _UNSET, ddof: float | None = None, unbiased: bool | None = None,
     ) -> Tensor:  # fmt: skip
         """Variance over `axis`: ``sum((x - mean)^2) / (N - correction)``.
 
         ``correction=1`` (the default, as in PyTorch) is the unbiased sample variance; 0 is numpy's default
-        (numpy calls it ``ddof``, also accepted).
+        (numpy calls it ``ddof``, PyTorch's older spelling is ``unbiased=False``; all are accepted, one at a
+        time). ``x.var(False)`` is PyTorch's ``x.var(unbiased=False)``, over every element.
         """
+        if isinstance(axis, (bool, np.bool_)):  # PyTorch's var(unbiased) overload: a bool is never an axis
+            if unbiased is not None:
+                raise TypeError(f"var() got unbiased={unbiased!r} and a positional {axis!r}, which means unbiased")
+            axis, unbiased = _UNSET, bool(axis)
         axis, keepdims = _axis("var", axis, dim), _keepdims("var", keepdims, keepdim)
-        if ddof is not None:
-            correction = ddof
-        count = self.data.size if axis is None else math.prod(np.shape(self.data)[a] for a in np.atleast_1d(axis))
-        centred = self - self.mean(axis=axis, keepdims=True)
-        squares = (centred * centred).sum(axis=axis, keepdims=keepdims)
+        correction = _correction("var", correction, ddof, unbiased)
+        axes = _reduced_axes("var", axis, self.data.ndim)
+        count = self.data.size if axes is None else math.prod(self.data.shape[a] for a in axes)
+        centred = self - self.mean(axis=axes, keepdims=True)
+        squares = (centred * centred).sum(axis=axes, keepdims=keepdims)
         return squares / max(count - correction, 0)
 
     def std(
-        self, axis: Axis = None, keepdims: bool = False, *, correction: float = 1, dim: Any = _UNSET,
-        keepdim: Any = _UNSET, ddof: float | None = None,
+        self, axis: Axis = None, keepdims: bool = False, *, correction: float = _UNSET, dim: Any = _UNSET,
+        keepdim: Any = _UNSET, ddof: float | None = None, unbiased: bool | None = None,
     ) -> Tensor:  # fmt: skip
-        """Standard deviation over `axis`: the square root of `var` (``correction=1`` by default, as PyTorch)."""
-        return self.var(axis, keepdims, correction=correction, dim=dim, keepdim=keepdim, ddof=ddof).sqrt()
+        """Standard deviation over `axis`: the square root of `var` (``correction=1`` by default, as PyTorch).
+
+        Takes `var`'s arguments, ``unbiased`` and ``ddof`` included.
+        """
+        if isinstance(axis, (bool, np.bool_)):
+            if unbiased is not None:
+                raise TypeError(f"std() got unbiased={unbiased!r} and a positional {axis!r}, which means unbiased")
+            axis, unbiased = _UNSET, bool(axis)
+        axis, keepdims = _axis("std", axis, dim), _keepdims("std", keepdims, keepdim)
+        correction = _correction("std", correction, ddof, unbiased)
+        _reduced_axes("std", axis, self.data.ndim)  # so that a bad axis is reported as std's, not var's
+        return self.var(axis, keepdims, correction=correction).sqrt()
 
     def norm(
         self, p: Any = "fro", axis: Axis = None, keepdims: bool = False, *, dim: Any = _UNSET, keepdim: Any = _UNSET
     ) -> Tensor:
         """The vector p-norm over `axis` (all elements by default): ``sum(|x|^p)^(1/p)``, as ``torch.norm``.
 
-        `p` is "fro" or 2 (Euclidean), 1, ``inf``, ``-inf`` or any other positive number. The gradient at a zero
-        norm is 0, as in PyTorch.
+        `p` is "fro" or 2 (Euclidean), 1, ``inf`` (the largest ``|x|``), ``-inf`` (the smallest), 0 (the number
+        of non-zero elements) or any other real number, negative ones included (``sum(|x|^p)^(1/p)``, 0 when an
+        element is 0), as ``torch.linalg.vector_norm``. The gradient at a zero norm is 0, as in PyTorch, and so
+        is that of p=0 and, for p below 1, that at a zero element.
         """
         axis, keepdims = _axis("norm", axis, dim), _keepdims("norm", keepdims, keepdim)
-        order = 2.0 if p == "fro" else p
-        if (
-            isinstance(order, str)
-            or not isinstance(order, (int, float, np.number))
-            or order == 0
-            or (order < 0 and (not np.isinf(order)))
-        ):
-            raise ValueError(f"norm: p must be 'fro', a positive number, inf or -inf, got {p!r}")
+        order = 2.0 if isinstance(p, str) and p == "fro" else p
+        if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, float, np.integer, np.floating)):
+            raise ValueError(f"norm: p must be 'fro' or a number (inf, -inf and negative numbers included), got {p!r}")
+        if np.isnan(order):
+            raise ValueError("norm: p is NaN; give 'fro' or a number (inf, -inf and negative numbers included)")
+        _reduced_axes("norm", axis, self.data.ndim)
         return F.Norm.apply(self, order=float(order), axis=axis, keepdims=keepdims)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False, *, dim: Any = _UNSET,
@@ -696,6 +724,8 @@ class Tensor:
         shape = self.data.shape
         if len(sizes) < len(shape):
             raise ValueError(f"repeat: give at least one count per axis of shape {shape}, got {sizes}")
+        if min(sizes, default=0) < 0:
+            raise ValueError(f"repeat: the counts must be >= 0 (0 gives an empty axis), got {sizes} for shape {shape}")
         shape = (1,) * (len(sizes) - len(shape)) + shape
         # (a, b) tiled (r, s): as (1, a, 1, b), broadcast to (r, a, s, b), then merged: no copy until the merge.
         spread = tuple(x for size in shape for x in (1, size))
@@ -746,6 +776,47 @@ def _axis_index(function: str, axis: Any, ndim: int) -> int:
     if not -ndim <= axis < ndim:
         raise IndexError(f"{function}: axis {axis} is out of range for {ndim} axes")
     return int(axis) % ndim
+
+
+def _reduced_axes(function: str, axis: Any, ndim: int) -> tuple[int, ...] | None:
+    """The axes a reduction runs over, counted from 0 (None for all), checked as numpy checks sum's axes.
+
+    An axis out of range is numpy's ``AxisError`` (an IndexError and a ValueError, as from `sum`), naming the
+    function and the number of axes.
+    """
+    if axis is None:
+        return None
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    counted = []
+    for a in axes:
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{function}: an axis must be a whole number, got {a!r} in axis={axis!r}")
+        if not -ndim <= a < ndim:
+            raise np.exceptions.AxisError(f"{function}: axis {a} is out of range for {ndim} axes (axis={axis!r})")
+        counted.append(int(a) % ndim)
+    if len(set(counted)) != len(counted):
+        raise ValueError(f"{function}: axis={axis!r} names the same axis twice (for {ndim} axes)")
+    return tuple(counted)
+
+
+def _correction(function: str, correction: Any, ddof: Any, unbiased: Any) -> float:
+    """The one correction of var and std, from whichever of `correction`, `ddof` and `unbiased` was given."""
+    given = {
+        name: value
+        for name, value in (("correction", correction), ("ddof", ddof), ("unbiased", unbiased))
+        if value is not None and value is not _UNSET
+    }
+    if len(given) > 1:
+        spelled = " and ".join(f"{name}={value!r}" for name, value in given.items())
+        raise TypeError(f"{function}() got {spelled}; they are spellings of one argument, give one")
+    if "unbiased" in given:
+        if not isinstance(unbiased, (bool, np.bool_)):
+            raise TypeError(f"{function}(): unbiased must be True or False, got {unbiased!r}")
+        return 1 if unbiased else 0
+    value = given.get("correction", given.get("ddof", 1))
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{function}(): correction must be a number, got {value!r}")
+    return value
 
 
 autograd.Tensor = Tensor  # see the note where autograd declares this name

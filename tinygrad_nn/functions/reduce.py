@@ -85,8 +85,10 @@ class Min(Max):
 class Norm(Primitive):
     """The vector p-norm ``sum(|x|^p)^(1/p)`` over `axis` (``torch.linalg.vector_norm``).
 
-    `order` is a positive number or +-inf. Where the norm is 0 the gradient is 0, as in PyTorch (the formula
-    would divide 0 by 0); for +-inf, tied extremes share the gradient, as `Max` does.
+    `order` is any real number or +-inf: 0 counts the non-zero elements (gradient 0), a negative order is
+    ``sum(|x|^p)^(1/p)`` too (0 when an element is 0). Where the norm is 0 the gradient is 0, as in PyTorch (the
+    formula would divide 0 by 0), and so it is at a zero element for an order below 1 (where ``|x|^(p-1)`` is
+    infinite); for +-inf, tied extremes share the gradient, as `Max` does.
     """
 
     __slots__ = ()
@@ -100,7 +102,9 @@ class Norm(Primitive):
 
     @staticmethod
     def forward(ctx, x, order=2.0, axis=None, keepdims=False):
-        out = np.linalg.vector_norm(x, ord=order, axis=axis, keepdims=keepdims)
+        # A negative order raises a zero element to a negative power: inf, and a norm of 0, as PyTorch (silently).
+        with np.errstate(divide="ignore"):
+            out = np.linalg.vector_norm(x, ord=order, axis=axis, keepdims=keepdims)
         ctx.inputs = (x,)
         ctx.output = out
         ctx._saved = (order, kept_shape(np.shape(x), axis))
@@ -118,9 +122,17 @@ class Norm(Primitive):
             reduced = tuple(i for i, size in enumerate(kept) if size == 1)
             count = np.maximum(np.sum(winners, axis=reduced, keepdims=True), 1).astype(xp.value(grad).dtype)
             return xp.where(winners, grad * xp.sign(x) / count, 0)
+        if order == 0:  # the count of non-zeros is piecewise constant: its gradient is 0 everywhere, as PyTorch's
+            return xp.broadcast_to(grad * 0, np.shape(xp.value(x)))
         if order == 1:
             return grad * xp.sign(x)
         safe = xp.where(zero, 1, norm)  # 0/0 would be NaN: the gradient at a zero norm is 0, as in PyTorch
         if order == 2:
             return xp.where(zero, 0, grad * x / safe)
+        if order < 1:
+            # |x|^(p - 1) is infinite at x = 0 for p < 1; PyTorch's gradient there is 0. Both branches of a where
+            # are differentiated under create_graph, so the power must not see the zeros either.
+            at_zero = zero | (xp.value(x) == 0)
+            magnitude = xp.where(at_zero, 1, abs(x))
+            return xp.where(at_zero, 0, grad * xp.sign(x) * magnitude ** (order - 1) / safe ** (order - 1))
         return xp.where(zero, 0, grad * xp.sign(x) * abs(x) ** (order - 1) / safe ** (order - 1))

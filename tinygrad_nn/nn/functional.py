@@ -277,6 +277,12 @@ def _conv(
             f"{function}: weight must have shape (out_channels, in_channels / groups, *kernel_size), "
             f"{spatial + 2} axes, got {weight_shape}"
         )
+    if 0 in weight_shape:
+        # PyTorch refuses these too: an empty kernel has no window to slide, and no output channel is no layer.
+        raise ValueError(
+            f"{function}: weight of shape {weight_shape} has a zero size; out_channels, in_channels / groups and "
+            "every kernel size must be at least 1"
+        )
     if not _is_int(groups) or groups < 1:
         raise ValueError(f"{function}: groups must be a positive integer, got {groups!r}")
     channels = _shape(x)[1]
@@ -445,6 +451,11 @@ def _adaptive_avg_pool(function: str, spatial: int, input: Any, output_size: Any
         raise ValueError(
             f"{function}: output_size must be a positive integer or {spatial} of them (None keeps the input's "
             f"size), got {output_size!r}"
+        )
+    if 0 in _shape(x)[2:]:
+        raise ValueError(
+            f"{function}: input of shape {_shape(x)} has a spatial size of 0, so there is nothing to average (only "
+            "the batch and channel axes may be empty)"
         )
     resolved = tuple(int(size if out is None else out) for size, out in zip(_shape(x)[2:], sizes))
     return _unbatch(functions.AdaptiveAvgPool.apply(x, output_size=resolved), added)

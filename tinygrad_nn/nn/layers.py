@@ -111,9 +111,14 @@ class Softmax(Module):
         """Apply the softmax to `x` along the layer's axis."""
         return functions.Softmax.apply(x, axis=self.axis)
 
+    @property
+    def dim(self) -> int:
+        """PyTorch's name for `axis`."""
+        return self.axis
+
     def extra_repr(self) -> str:
-        """The layer's settings, as its repr shows them."""
-        return f"axis={self.axis}"
+        """The layer's settings, as PyTorch prints them (``dim=``, its name for `axis`)."""
+        return f"dim={self.axis}"
 
 
 class LogSoftmax(Module):
@@ -127,9 +132,14 @@ class LogSoftmax(Module):
         """Apply the log-softmax to `x` along the layer's axis."""
         return functions.LogSoftmax.apply(x, axis=self.axis)
 
+    @property
+    def dim(self) -> int:
+        """PyTorch's name for `axis`."""
+        return self.axis
+
     def extra_repr(self) -> str:
-        """The layer's settings, as its repr shows them."""
-        return f"axis={self.axis}"
+        """The layer's settings, as PyTorch prints them (``dim=``, its name for `axis`)."""
+        return f"dim={self.axis}"
 
 
 class Identity(Module):
@@ -170,9 +180,19 @@ class Flatten(Module):
         new_shape = (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
         return functions.Reshape.apply(x, shape=new_shape)
 
+    @property
+    def start_dim(self) -> int:
+        """PyTorch's name for `start_axis`."""
+        return self.start_axis
+
+    @property
+    def end_dim(self) -> int:
+        """PyTorch's name for `end_axis`."""
+        return self.end_axis
+
     def extra_repr(self) -> str:
-        """The layer's settings, as its repr shows them."""
-        return f"start_axis={self.start_axis}, end_axis={self.end_axis}"
+        """The layer's settings, as PyTorch prints them (with its names, ``start_dim`` and ``end_dim``)."""
+        return f"start_dim={self.start_axis}, end_dim={self.end_axis}"
 
 
 class Unflatten(Module):
