@@ -587,6 +587,10 @@ def test_graph_accepts_an_html_output(tmp_path, monkeypatch):
     [
         (["train", "--hidden", "abc"], "--hidden"),
         (["train", "--hidden", "64,0"], "--hidden"),
+        (["train", "--hidden", "8,,8"], "--hidden"),  # a size missing, not silently dropped
+        (["train", "--hidden", ",8"], "--hidden"),
+        (["train", "--hidden", "8,"], "--hidden"),
+        (["train", "--hidden", ""], "--hidden"),
         (["train", "--hidden", "10000000"], "--hidden"),
         (["train", "--hidden", "99999999999999999999999"], "--hidden"),
         (["train", "--hidden", ",".join(["8"] * 101)], "--hidden"),
@@ -884,6 +888,19 @@ def test_export_without_config_json_says_so(trained_mlp, tmp_path):
     shutil.copy(out_dir / "model.npz", alone / "model.npz")
     status, _, stderr = run_main(["export", "--weights", str(alone), "--out", str(tmp_path / "m.onnx")])
     assert status == 2 and "config.json is missing" in stderr
+
+
+@pytest.mark.parametrize("command", ["graph", "export"])
+def test_a_config_json_that_is_a_folder_is_named_as_such(trained_mlp, tmp_path, command):
+    out_dir, _, _ = trained_mlp
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    shutil.copy(out_dir / "model.npz", odd / "model.npz")
+    (odd / "config.json").mkdir()
+    out = tmp_path / ("m.onnx" if command == "export" else "m.svg")
+    status, _, stderr = run_main([command, "--weights", str(odd), "--out", str(out)])
+    assert status == 2 and "config.json is a folder" in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
 
 
 def test_graph_writes_the_interactive_explorer_for_html(trained_mlp, tmp_path):

@@ -716,11 +716,7 @@ def command_graph(args: argparse.Namespace) -> None:
                 f"--weights {given}: no such file or folder (give the folder train wrote, with model.npz and "
                 "config.json in it, or its model.npz)"
             )
-        config_path = weights.with_name("config.json")
-        if not config_path.is_file():
-            raise CommandError(
-                f"{config_path} is missing: graph needs the config.json that train writes beside {weights}"
-            )
+        config_path = _config_beside(weights, "graph")
         config = _read_config(config_path)
         try:
             checked = models.check_config(config)
@@ -771,9 +767,7 @@ def _trained_model(weights_option: str) -> tuple[Path, Path, dict[str, Any], dic
             f"--weights {given}: no such file or folder (give the folder train wrote, with model.npz and "
             "config.json in it, or its model.npz)"
         )
-    config_path = weights.with_name("config.json")
-    if not config_path.is_file():
-        raise CommandError(f"{config_path} is missing: export needs the config.json that train writes beside {weights}")
+    config_path = _config_beside(weights, "export")
     config = _read_config(config_path)
     try:
         checked = models.check_config(config)
@@ -843,9 +837,23 @@ def _path(text: str) -> str:
     return text
 
 
+def _config_beside(weights: Path, command: str) -> Path:
+    """The config.json beside `weights`, or a CommandError saying it is missing or is not a regular file."""
+    config_path = weights.with_name("config.json")
+    if config_path.is_file():
+        return config_path
+    if config_path.exists() or config_path.is_symlink():
+        kind = "a folder" if config_path.is_dir() else "not a regular file"
+        raise CommandError(f"{config_path} is {kind}: {command} needs the config.json file that train writes there")
+    raise CommandError(f"{config_path} is missing: {command} needs the config.json that train writes beside {weights}")
+
+
 def _hidden_sizes(text: str) -> list[int]:
+    parts = text.split(",")
+    if any(not part.strip() for part in parts):  # "8,,8", ",8", "8,": a size is missing, not silently dropped
+        raise argparse.ArgumentTypeError(f"--hidden takes sizes separated by commas (512,256), got {text!r}")
     try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
+        sizes = [int(part) for part in parts]
     except ValueError:
         raise argparse.ArgumentTypeError(f"--hidden takes sizes separated by commas (512,256), got {text!r}") from None
     if not sizes or min(sizes) < 1:
