@@ -132,10 +132,20 @@ OPS = {
         [distinct(3, 2)],
     ),
     "min": (lambda a: (a * a).min(axis=0), lambda t, a: (a * a).amin(dim=0), [distinct(3, 2)]),
-    "min_dim_keepdim": (
-        lambda a: a.exp().min(dim=1, keepdim=True) * a,
+    "min_axis_keepdims": (
+        lambda a: a.exp().min(axis=1, keepdims=True) * a,
         lambda t, a: a.exp().amin(dim=1, keepdim=True) * a,
         [distinct(2, 3)],
+    ),
+    "min_dim_keepdim": (  # PyTorch's spelling: (values, indices), as torch.min(a, dim)
+        lambda a: a.exp().min(dim=1, keepdim=True).values * a,
+        lambda t, a: a.exp().min(dim=1, keepdim=True).values * a,
+        [distinct(2, 3)],
+    ),
+    "max_dim": (
+        lambda a: (a * a).max(dim=0)[0],
+        lambda t, a: (a * a).max(dim=0)[0],
+        [distinct(3, 2)],
     ),
     "norm_2": (lambda a: a.norm(), lambda t, a: t.linalg.vector_norm(a), [normal(2, 3)]),
     "norm_fro_axis": (lambda a: a.norm("fro", axis=1), lambda t, a: t.linalg.vector_norm(a, dim=1), [normal(2, 3)]),

@@ -209,6 +209,8 @@ OPS = {
     "keepdims": (lambda m, x: x - x.mean(axis=1, keepdims=True) + x.sum(axis=(1, 2), keepdims=True), floats(3, 4)),
     "max-min": (lambda m, x: x.max(axis=1) - x.min(axis=-1) + x.max() + x.min(axis=(0, 1)), floats(5)),
     "max-keepdims": (lambda m, x: x - x.max(axis=1, keepdims=True), floats(5)),
+    # PyTorch's max(dim): the positions come from the model's input in ONNX Runtime too, never from the trace.
+    "max-dim-values": (lambda m, x: x.max(dim=1).values + x.min(dim=0, keepdim=True).values.sum(), floats(5)),
     "cast": (lambda m, x: x.astype(np.float64).exp().astype(np.float32) + x, floats(5)),
     "cast-int": (lambda m, x: (x * 10).astype(np.int32).astype(np.float32), floats(5)),
     "concatenate": (

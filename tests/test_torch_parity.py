@@ -468,3 +468,43 @@ def test_repeat_with_zero_and_positive_counts_is_pytorchs(torch, counts, rng):
     data = rng.standard_normal((2, 3, 4))
     out = Tensor(data).repeat(*counts)
     np.testing.assert_array_equal(out.data, torch.tensor(data).repeat(*counts).numpy())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# max(dim=) and min(dim=): PyTorch's (values, indices), the gradient to the index
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_max_and_min_with_dim_return_values_and_indices_like_pytorch(torch, name, dim, keepdim):
+    data = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0], [5.0, -1.0, 5.0]])  # ties: the first takes it, as torch
+    x, tx = Tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    values, indices = getattr(x, name)(dim=dim, keepdim=keepdim)
+    expected = getattr(tx, name)(dim=dim, keepdim=keepdim)
+    np.testing.assert_array_equal(values.data, expected.values.detach().numpy())
+    np.testing.assert_array_equal(indices.data, expected.indices.numpy())
+    assert indices.data.dtype == np.int64 and not indices.requires_grad
+    upstream = np.random.default_rng(0).standard_normal(expected.values.shape)
+    (values * Tensor(upstream)).sum().backward()
+    (expected.values * torch.tensor(upstream)).sum().backward()
+    np.testing.assert_array_equal(x.grad, tx.grad.numpy())
+    result = getattr(x, name)(dim=dim)
+    assert result.values is not None and result.indices is not None  # the named fields, as torch.return_types
+
+
+def test_max_with_axis_stays_numpys_values_and_dim_is_twice_differentiable(rng):
+    data = np.array([[1.0, 3.0, 3.0]])
+    assert isinstance(Tensor(data).max(1), Tensor) and isinstance(Tensor(data).max(axis=1), Tensor)
+    tied = Tensor(data, requires_grad=True)
+    tied.max(axis=1).sum().backward()
+    np.testing.assert_array_equal(tied.grad, [[0.0, 0.5, 0.5]])  # numpy's spelling: amax's even split
+    x = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    assert tg.gradcheck(lambda t: t.max(dim=1).values ** 2, [x], order=2)
+    with pytest.raises(TypeError, match="both axis"):
+        x.max(axis=1, dim=1)
+    with pytest.raises(IndexError, match="axis 2 is out of range for 2 axes"):
+        x.max(dim=2)
+    with pytest.raises(ValueError, match="is empty"):
+        Tensor(np.zeros((2, 0))).min(dim=1)

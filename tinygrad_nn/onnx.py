@@ -823,6 +823,19 @@ for _function, _op_type in [(F.Sum, "ReduceSum"), (F.Mean, "ReduceMean"), (F.Max
     _reduction(_function, _op_type)
 
 
+@register_onnx_op(F.PickExtreme)
+def _pick_extreme(graph: OnnxGraph, record: OpRecord) -> str:
+    """``max(x, dim)``'s values: ArgMax (the first of ties, as numpy's) and GatherElements, found from the input."""
+    x = graph.input(record, 0)
+    axis = int(record.options.get("axis", 0))
+    which = record.options.get("which", "max")
+    positions = graph.node("ArgMax" if which == "max" else "ArgMin", [x], axis=axis, keepdims=1)
+    values = graph.node("GatherElements", [x, positions], axis=axis)
+    if record.options.get("keepdims", False):
+        return values
+    return graph.node("Squeeze", [values, graph.int64s([axis])])
+
+
 @register_onnx_op(F.Norm)
 def _norm(graph: OnnxGraph, record: OpRecord) -> str:
     """The vector p-norm: ReduceL2, ReduceL1, the largest or smallest ``|x|``, or ``sum(|x|^p)^(1/p)``."""

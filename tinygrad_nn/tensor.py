@@ -12,7 +12,7 @@ import math
 import warnings
 import weakref
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -26,6 +26,13 @@ __all__ = ["Tensor", "cat", "concatenate", "maximum", "minimum", "stack", "where
 Axis = int | tuple[int, ...] | None
 
 _UNSET: Any = object()
+
+
+class MinMax(NamedTuple):
+    """What ``t.max(dim=...)`` and ``t.min(dim=...)`` return, as PyTorch's ``torch.return_types.max``."""
+
+    values: Tensor
+    indices: Tensor
 
 
 def _axis(function: str, axis: Any, dim: Any, default: Any = None) -> Any:
@@ -534,18 +541,47 @@ class Tensor:
         axis, keepdims = _axis("mean", axis, dim), _keepdims("mean", keepdims, keepdim)
         return F.Mean.apply(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis: Axis = None, keepdims: bool = False, *, dim: Any = _UNSET, keepdim: Any = _UNSET) -> Tensor:
-        """Maximum over `axis`; tied maxima share the gradient evenly (as ``torch.amax``).
+    def max(
+        self, axis: Axis = None, keepdims: bool = False, *, dim: Any = _UNSET, keepdim: Any = _UNSET
+    ) -> Tensor | MinMax:
+        """Maximum over `axis`, numpy's way; or PyTorch's ``(values, indices)`` when asked with ``dim=``.
 
-        Returns the values only, like numpy's ``max`` and ``torch.amax``; `argmax` gives the positions.
+        - ``t.max()``, ``t.max(axis)``, ``t.max(axis=1)``: the values, like numpy's ``max`` and ``torch.amax``;
+          tied maxima share the gradient evenly. `argmax` gives the positions.
+        - ``t.max(dim=1)`` (one axis, PyTorch's keyword): a `MinMax` named tuple ``(values, indices)``, as
+          ``torch.max(t, dim)``; the gradient goes to the position in `indices` (the first maximum), and
+          `indices` is an int64 Tensor.
         """
+        if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool):
+            return self._extreme_along("max", np.argmax, dim, _keepdims("max", keepdims, keepdim), axis)
         axis, keepdims = _axis("max", axis, dim), _keepdims("max", keepdims, keepdim)
         return F.Max.apply(self, axis=axis, keepdims=keepdims)
 
-    def min(self, axis: Axis = None, keepdims: bool = False, *, dim: Any = _UNSET, keepdim: Any = _UNSET) -> Tensor:
-        """Minimum over `axis`; tied minima share the gradient evenly (as ``torch.amin``)."""
+    def min(
+        self, axis: Axis = None, keepdims: bool = False, *, dim: Any = _UNSET, keepdim: Any = _UNSET
+    ) -> Tensor | MinMax:
+        """Minimum over `axis` (values, as ``torch.amin``); with ``dim=``, PyTorch's ``(values, indices)``.
+
+        As `max`: tied minima share the gradient evenly, except with ``dim=``, where the first minimum takes it.
+        """
+        if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool):
+            return self._extreme_along("min", np.argmin, dim, _keepdims("min", keepdims, keepdim), axis)
         axis, keepdims = _axis("min", axis, dim), _keepdims("min", keepdims, keepdim)
         return F.Min.apply(self, axis=axis, keepdims=keepdims)
+
+    def _extreme_along(self, name: str, arg: Any, dim: int, keepdim: bool, axis: Any) -> MinMax:
+        """PyTorch's ``max(dim)``/``min(dim)``: the values picked at their positions, and the positions."""
+        _axis(name, axis, dim)  # both spellings at once is an error
+        shape = self.data.shape
+        position = _axis_index(name, int(dim), max(len(shape), 1))
+        if not shape:  # a 0-d tensor: PyTorch allows dim 0 or -1, and returns it with index 0
+            indices = np.zeros((), np.int64)
+            return MinMax(self.reshape(()), Tensor(indices))
+        if shape[position] == 0:
+            raise ValueError(f"{name}: axis {dim} of shape {shape} is empty: there is no {name}imum to take")
+        values = F.PickExtreme.apply(self, axis=position, keepdims=keepdim, which=name)
+        indices = arg(self.data, axis=position, keepdims=keepdim)
+        return MinMax(values, Tensor(indices.astype(np.int64, copy=False)))
 
     def var(
         self, axis: Axis = None, keepdims: bool = False, *, correction: float = _UNSET, dim: Any = _UNSET,

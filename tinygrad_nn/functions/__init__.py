@@ -62,7 +62,7 @@ from .losses import (
 )
 from .matmul import Linear, MatMul
 from .normalization import BatchNorm, LayerNorm, LogSoftmax, Softmax
-from .reduce import Max, Mean, Min, Norm, Sum
+from .reduce import Max, Mean, Min, Norm, PickExtreme, Sum
 from .shape import Concatenate, Expand, Index, Reshape, ScatterAdd, Stack, Transpose
 
 __all__ = [
@@ -105,6 +105,7 @@ __all__ = [
     "Neg",
     "Norm",
     "Pad",
+    "PickExtreme",
     "Pow",
     "Primitive",
     "ReLU",

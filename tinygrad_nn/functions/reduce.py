@@ -9,7 +9,7 @@ import numpy as np
 from . import xp
 from .base import Primitive, kept_shape
 
-__all__ = ["Max", "Mean", "Min", "Norm", "Sum"]
+__all__ = ["Max", "Mean", "Min", "Norm", "PickExtreme", "Sum"]
 
 
 class Sum(Primitive):
@@ -70,6 +70,31 @@ class Max(Primitive):
         winners = x == out
         count = np.sum(winners, axis=axis, keepdims=True).astype(xp.value(grad).dtype)
         return xp.where(winners, grad.reshape(out.shape) / count, 0)
+
+
+class PickExtreme(Primitive):
+    """``torch.max(x, dim)``'s values (or min's): the first maximum along `axis`, which alone takes the gradient.
+
+    The positions are found again from `x` (numpy's argmax, the first of ties), so an exported model finds them
+    from its own input (ArgMax and GatherElements), never from the traced one.
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def forward(ctx, x, axis=0, keepdims=False, which="max"):
+        positions = (np.argmax if which == "max" else np.argmin)(x, axis=axis)
+        grids = list(np.ogrid[tuple(slice(size) for size in positions.shape)])
+        grids.insert(axis, positions)
+        index = tuple(grids)
+        ctx._saved = (x.shape, index, positions.shape)
+        out = x[index]
+        return np.expand_dims(out, axis) if keepdims else out
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, index, picked_shape = ctx._saved
+        return xp.scatter_add(grad.reshape(picked_shape), shape, index, unique=True)
 
 
 class Min(Max):
