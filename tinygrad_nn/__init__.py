@@ -49,7 +49,7 @@ from .serialization import load, load_metadata, save
 from .tensor import Tensor, cat, concatenate, maximum, minimum, stack, where
 from .viz import GraphExplorer, GraphvizNotFoundError, draw_graph, render_graph, save_graph, show_graph
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AnomalyError",
