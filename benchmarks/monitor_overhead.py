@@ -3,7 +3,7 @@
 Two networks: benchmark 1's step (784-100-10 sigmoid MLP, MSE, SGD, float32) and the step of ``tinygrad-nn train
 --model mlp`` (784-512-256-10 ReLU MLP, cross-entropy, Adam, float32). Each is timed bare, with a monitor made,
 attached and detached again (which must cost nothing), and with a monitor attached that records every step
-(the default: exact norms, sampled mean/max |g| and update ratio for big parameters), every step with
+(the default: exact norms and max |g|, sampled mean |g| and update ratio for big parameters), every step with
 ``sample_size=None`` (everything exact), and every 10th step.
 
 What is measured is the process's CPU time, with one BLAS thread: the monitor's cost is its own work, a few
