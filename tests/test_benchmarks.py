@@ -65,3 +65,21 @@ def test_the_scope_overhead_script_counts_what_a_step_records():
         assert script.ops_in_modules(F.cross_entropy(model(tg.Tensor(images)), labels)) == 0
     assert script.ops_in_modules(F.cross_entropy(model(tg.Tensor(images)), labels)) == 3
     assert isinstance(script.cost_per_op(repeat=1), float)  # it reaches the engine's state as it is today
+
+
+def test_the_thread_state_script_reads_the_same_flags_every_way(capsys):
+    """scripts/measure_thread_state.py, behind benchmarks/README.md's table on per-thread grad mode: every way
+    it times reads the same three flags and gives the same answer, and the chosen way is the engine's."""
+    sys.path.insert(0, str(BENCHMARKS.parent / "scripts"))
+    try:
+        script = importlib.import_module("measure_thread_state")
+    finally:
+        sys.path.remove(str(BENCHMARKS.parent / "scripts"))
+    from tinygrad_nn import autograd
+
+    assert {function() for function in script.CANDIDATES.values()} == {True}
+    assert set(autograd._ThreadState.__slots__) >= {"grad_enabled", "scope", "unusual"}
+    assert isinstance(autograd._local, __import__("threading").local)
+    costs = script.main(number=1000, repeat=1)
+    assert set(costs) == set(script.CANDIDATES) and all(cost > 0 for cost in costs.values())
+    assert "(chosen)" in capsys.readouterr().out
