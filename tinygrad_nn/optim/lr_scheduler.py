@@ -2,9 +2,10 @@
 
 Each scheduler sets ``group["lr"]`` of its optimizer's groups. As in PyTorch, creating one applies the rate of
 step 0 (and records each group's starting rate as ``initial_lr``), and each `step()`, called after
-``optimizer.step()``, moves to the next epoch (or batch, for `OneCycleLR`). The rates are computed the way
-PyTorch computes them, most from the previous rate (so a rate you change by hand carries on from there), which
-makes the sequences equal to PyTorch's to the last bit. `ReduceLROnPlateau` steps on a metric instead::
+``optimizer.step()``, moves to the next epoch (or batch, for `OneCycleLR` and `CyclicLR`). The rates are
+computed the way PyTorch computes them, most from the previous rate (so a rate you change by hand carries on from
+there), which makes the sequences equal to PyTorch's to the last bit. `ReduceLROnPlateau` steps on a metric
+instead, and `SequentialLR` and `ChainedScheduler` drive other schedulers::
 
     scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.5)
     for epoch in range(30):
