@@ -42,7 +42,7 @@ from .autograd import no_grad
 from .nn import init
 from .nn.module import Module
 from .optim import Optimizer
-from .optim.lr_scheduler import LRScheduler, OneCycleLR, ReduceLROnPlateau
+from .optim.lr_scheduler import CyclicLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
 from .serialization import load, save
 from .tensor import Tensor
 
@@ -862,8 +862,8 @@ def fit(
     ``optimizer.zero_grad()``, ``loss.backward()`` and ``optimizer.step()``. After each epoch, with a
     `val_loader`, `evaluate` measures the model (recorded as ``"val_loss"``, ``"val_accuracy"`` and one entry per
     extra metric; `val_name` replaces ``val``). A `scheduler` steps once per epoch, or once per batch with
-    ``scheduler_interval="step"`` (the default for `OneCycleLR`); `ReduceLROnPlateau` steps on the validation
-    loss, or the training loss without a val_loader.
+    ``scheduler_interval="step"`` (the default for `OneCycleLR` and `CyclicLR`, which count batches);
+    `ReduceLROnPlateau` steps on the validation loss, or the training loss without a val_loader.
 
     The model trains in ``train()`` mode and is measured in ``eval()`` mode; every module's mode is put back
     when fit returns.
@@ -893,7 +893,7 @@ def fit(
     if scheduler is not None and scheduler.optimizer is not optimizer:
         raise ValueError("fit: the scheduler belongs to another optimizer than the one given")
     if scheduler_interval is None:
-        scheduler_interval = "step" if isinstance(scheduler, OneCycleLR) else "epoch"
+        scheduler_interval = "step" if isinstance(scheduler, (OneCycleLR, CyclicLR)) else "epoch"
     if scheduler_interval not in ("epoch", "step"):
         raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
     if isinstance(scheduler, ReduceLROnPlateau) and scheduler_interval == "step":

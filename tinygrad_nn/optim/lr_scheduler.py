@@ -2,9 +2,10 @@
 
 Each scheduler sets ``group["lr"]`` of its optimizer's groups. As in PyTorch, creating one applies the rate of
 step 0 (and records each group's starting rate as ``initial_lr``), and each `step()`, called after
-``optimizer.step()``, moves to the next epoch (or batch, for `OneCycleLR`). The rates are computed the way
-PyTorch computes them, most from the previous rate (so a rate you change by hand carries on from there), which
-makes the sequences equal to PyTorch's to the last bit. `ReduceLROnPlateau` steps on a metric instead::
+``optimizer.step()``, moves to the next epoch (or batch, for `OneCycleLR` and `CyclicLR`). The rates are
+computed the way PyTorch computes them, most from the previous rate (so a rate you change by hand carries on from
+there), which makes the sequences equal to PyTorch's to the last bit. `ReduceLROnPlateau` steps on a metric
+instead, and `SequentialLR` and `ChainedScheduler` drive other schedulers::
 
     scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.5)
     for epoch in range(30):
@@ -18,6 +19,8 @@ learning rate.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import numbers
 import warnings
@@ -27,13 +30,21 @@ from typing import Any, ClassVar
 from .optimizer import Optimizer
 
 __all__ = [
+    "ChainedScheduler",
+    "ConstantLR",
     "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "CyclicLR",
     "ExponentialLR",
     "LRScheduler",
     "LambdaLR",
+    "LinearLR",
     "MultiStepLR",
+    "MultiplicativeLR",
     "OneCycleLR",
+    "PolynomialLR",
     "ReduceLROnPlateau",
+    "SequentialLR",
     "StepLR",
 ]
 
@@ -128,6 +139,10 @@ class LRScheduler:
                     )
         self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        self._initial_step()
+
+    def _initial_step(self) -> None:
+        """Step to epoch 0 (or the resumed epoch) as the scheduler's creation does; `SequentialLR` calls it too."""
         self._step_count = 0
         self._is_initial = True
         try:
@@ -146,16 +161,22 @@ class LRScheduler:
         deprecates this form, and so does this method (it warns).
         """
         self._step_count += 1
-        if epoch is None:
-            self.last_epoch += 1
-            rates = self.get_lr()
-        else:
+        if epoch is not None:
             warnings.warn(
                 f"{type(self).__name__}.step(epoch) is deprecated, as in PyTorch: call step() once per epoch",
                 UserWarning,
                 stacklevel=2,
             )
-            self.last_epoch = _whole(type(self).__name__, "epoch", epoch, 0)
+            epoch = _whole(type(self).__name__, "epoch", epoch, 0)
+        self._update_lr(epoch)
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        """Move to the next epoch, or jump to `epoch` (closed form if there is one), and set the rates."""
+        if epoch is None:
+            self.last_epoch += 1
+            rates = self.get_lr()
+        else:
+            self.last_epoch = epoch
             closed_form = getattr(self, "_closed_form_lr", None)
             rates = closed_form() if closed_form is not None else self.get_lr()
         for group, rate in zip(self.optimizer.param_groups, rates):
@@ -175,6 +196,9 @@ class LRScheduler:
 
     def state_dict(self) -> dict[str, Any]:
         """Every attribute except the optimizer, as PyTorch saves it: numbers, strings and lists, copied."""
+        return self._own_state()
+
+    def _own_state(self) -> dict[str, Any]:
         return {key: _plain_copy(value) for key, value in vars(self).items() if key not in self._not_state}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
@@ -186,7 +210,17 @@ class LRScheduler:
         name = type(self).__name__
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"{name}.load_state_dict takes a dict from state_dict(), got {type(state_dict).__name__}")
-        own = self.state_dict()
+        problems = self._state_problems(state_dict)
+        if problems:
+            raise ValueError(f"{name}.load_state_dict changed nothing, because: " + "; ".join(problems))
+        self._apply_state(state_dict)
+
+    def _state_problems(self, state_dict: Any) -> list[str]:
+        """What in `state_dict` does not fit this scheduler (empty when it all fits); changes nothing."""
+        name = type(self).__name__
+        if not isinstance(state_dict, Mapping):
+            return [f"the state should be a dict from {name}.state_dict(), got {type(state_dict).__name__}"]
+        own = self._own_state()
         problems = []
         for key, value in state_dict.items():
             if key not in own:
@@ -204,14 +238,18 @@ class LRScheduler:
         missing = sorted(set(own) - set(state_dict))
         if missing:
             problems.append("missing " + ", ".join(f"'{key}'" for key in missing))
-        if problems:
-            raise ValueError(f"{name}.load_state_dict changed nothing, because: " + "; ".join(problems))
+        return problems
+
+    def _apply_state(self, state_dict: Mapping[str, Any]) -> None:
+        """Set the attributes from a state dict that `_state_problems` found no fault with."""
         for key, value in state_dict.items():
             setattr(self, key, _plain_copy(value))
         self._after_load()
 
     # Entries with one value per parameter group, and entries that may be None.
-    _per_group_state: ClassVar[frozenset[str]] = frozenset({"base_lrs", "_last_lr", "min_lrs"})
+    _per_group_state: ClassVar[frozenset[str]] = frozenset(
+        {"base_lrs", "_last_lr", "min_lrs", "max_lrs", "base_momentums", "max_momentums"}
+    )
     _nullable: ClassVar[frozenset[str]] = frozenset({"default_min_lr"})
 
     def _after_load(self) -> None:
@@ -582,4 +620,523 @@ class ReduceLROnPlateau(LRScheduler):
 
     def get_lr(self) -> list[float]:
         """The current rates (this scheduler changes them in `step` only)."""
+        return self._current_lrs()
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Warm-up and decay by a factor: ConstantLR, LinearLR, PolynomialLR, MultiplicativeLR
+# -------------------------------------------------------------------------------------------------------------
+
+
+def _fraction(scheduler: str, name: str, value: Any, *, zero: bool) -> float:
+    """`value` if it is a number in [0, 1] (or (0, 1] without `zero`), else a ValueError saying why."""
+    value = _number(scheduler, name, value, strict=not zero)
+    if value > 1:
+        raise ValueError(f"{scheduler}: {name} multiplies the starting rate and must be at most 1, got {value!r}")
+    return value
+
+
+class ConstantLR(LRScheduler):
+    """Multiply the rate by `factor` for the first `total_iters` epochs, then give it back its starting value.
+
+    A short warm-up at a lower rate: with the defaults the rate is a third of its start for epochs 0 to 4, and
+    the start from epoch 5 on. `factor` lies in (0, 1] (PyTorch also takes 0, but then fails at `total_iters`
+    dividing by it).
+    """
+
+    def __init__(
+        self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1
+    ) -> None:
+        self.factor = _fraction("ConstantLR", "factor", factor, zero=False)
+        self.total_iters = _whole("ConstantLR", "total_iters", total_iters, 1)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        """The rate times `factor` at epoch 0, divided by it again at `total_iters`, unchanged otherwise."""
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in self._current_lrs()]
+        if self.last_epoch != self.total_iters:
+            return self._current_lrs()
+        return [lr * (1.0 / self.factor) for lr in self._current_lrs()]
+
+    def _closed_form_lr(self) -> list[float]:
+        return [
+            base_lr * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
+            for base_lr in self.base_lrs
+        ]
+
+
+class LinearLR(LRScheduler):
+    """Scale the rate by a factor going in a straight line from `start_factor` to `end_factor` in `total_iters`.
+
+    The usual linear warm-up: ``LinearLR(optimizer, start_factor=0.1, total_iters=10)`` climbs from a tenth of
+    the rate to all of it over 10 epochs and stays there. The factors are fractions of the starting rate, as in
+    PyTorch: `start_factor` in (0, 1] and `end_factor` in [0, 1] (so it also decays linearly to 0).
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
+        self.start_factor = _fraction("LinearLR", "start_factor", start_factor, zero=False)
+        self.end_factor = _fraction("LinearLR", "end_factor", end_factor, zero=True)
+        self.total_iters = _whole("LinearLR", "total_iters", total_iters, 1)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        """PyTorch's recursive form: the previous rate times the ratio of this epoch's factor to the last one's."""
+        if self.last_epoch == 0:
+            return [lr * self.start_factor for lr in self._current_lrs()]
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._current_lrs()
+        change = self.end_factor - self.start_factor
+        ratio = 1.0 + change / (self.total_iters * self.start_factor + (self.last_epoch - 1) * change)
+        return [lr * ratio for lr in self._current_lrs()]
+
+    def _closed_form_lr(self) -> list[float]:
+        change = self.end_factor - self.start_factor
+        return [
+            base_lr * (self.start_factor + change * min(self.total_iters, self.last_epoch) / self.total_iters)
+            for base_lr in self.base_lrs
+        ]
+
+
+class PolynomialLR(LRScheduler):
+    """Decay the rate to 0 in `total_iters` epochs along ``(1 - epoch / total_iters) ** power``, then keep it 0.
+
+    ``power=1`` (the default) is a straight line down; ``power=2`` falls faster at first.
+    """
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1) -> None:
+        self.total_iters = _whole("PolynomialLR", "total_iters", total_iters, 1)
+        self.power = _number("PolynomialLR", "power", power)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        """PyTorch's recursive form: the previous rate times this epoch's decay over the last one's."""
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._current_lrs()
+        decay = (
+            (1.0 - self.last_epoch / self.total_iters) / (1.0 - (self.last_epoch - 1) / self.total_iters)
+        ) ** self.power
+        return [lr * decay for lr in self._current_lrs()]
+
+    def _closed_form_lr(self) -> list[float]:
+        return [
+            base_lr * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+            for base_lr in self.base_lrs
+        ]
+
+
+class MultiplicativeLR(LRScheduler):
+    """Multiply each group's rate by ``lr_lambda(epoch)`` at every epoch (from epoch 1 on).
+
+    `lr_lambda` is one function for every group or a list with one per group; each must return a finite
+    number >= 0 (checked at every step, naming the epoch). ``lr_lambda=lambda epoch: 0.95`` is `ExponentialLR`
+    with ``gamma=0.95``. As with `LambdaLR`, the functions are not part of the state dict; recreate them.
+    """
+
+    _not_state = LRScheduler._not_state | {"lr_lambdas"}
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+        last_epoch: int = -1,
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"MultiplicativeLR takes an Optimizer, got {type(optimizer).__name__}")
+        self.lr_lambdas = _per_group("MultiplicativeLR", "lr_lambda", lr_lambda, optimizer)
+        for function in self.lr_lambdas:
+            if not callable(function):
+                raise TypeError(
+                    f"MultiplicativeLR: lr_lambda must be a function of the epoch, got {type(function).__name__}"
+                )
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        """The previous rate times ``lr_lambda(last_epoch)`` (unchanged when the scheduler is created)."""
+        if self._is_initial:
+            return self._current_lrs()
+        rates = []
+        for function, lr in zip(self.lr_lambdas, self._current_lrs()):
+            factor = _number("MultiplicativeLR", f"lr_lambda({self.last_epoch})", function(self.last_epoch))
+            rates.append(lr * factor)
+        return rates
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Cycles: CosineAnnealingWarmRestarts, CyclicLR
+# -------------------------------------------------------------------------------------------------------------
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """Cosine annealing from the starting rate to `eta_min` over `T_0` epochs, then restart (SGDR, Loshchilov).
+
+    Each restart jumps back to the starting rate; the period is multiplied by `T_mult` at each one (``T_mult=2``:
+    periods of T_0, 2 T_0, 4 T_0, ...). The rate is ``eta_min + (base_lr - eta_min) * (1 + cos(pi * T_cur /
+    T_i)) / 2`` with `T_cur` the epochs since the last restart and `T_i` the current period.
+
+    As in PyTorch, `step` may be given the epoch, a fraction included, to anneal within an epoch (this form is
+    not deprecated here)::
+
+        for epoch in range(20):
+            for i, batch in enumerate(loader):
+                train(batch)
+                scheduler.step(epoch + i / len(loader))
+    """
+
+    def __init__(
+        self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = -1
+    ) -> None:
+        name = "CosineAnnealingWarmRestarts"
+        self.T_0 = _whole(name, "T_0", T_0, 1)
+        self.T_i = self.T_0
+        self.T_mult = _whole(name, "T_mult", T_mult, 1)
+        self.eta_min = _number(name, "eta_min", eta_min)
+        self.T_cur: float = _whole(name, "last_epoch", last_epoch, -1)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        """The cosine at ``T_cur / T_i``, from the starting rates (no recursion, as in PyTorch)."""
+        return [
+            self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+            for base_lr in self.base_lrs
+        ]
+
+    def step(self, epoch: float | None = None) -> None:
+        """Move on one epoch (or batch), restarting when the period is over; or go to `epoch`, a fraction too."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            epoch = _number("CosineAnnealingWarmRestarts", "epoch", epoch)
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    # The number of restarts so far: the periods T_0 * T_mult ** k sum to more than epoch at k = n.
+                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult**n
+            else:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        for group, rate in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = rate
+        self._last_lr = self._current_lrs()
+
+
+class CyclicLR(LRScheduler):
+    """Cycle the rate between `base_lr` and `max_lr` (cyclical learning rates, Smith); call `step()` per batch.
+
+    Each cycle rises for `step_size_up` batches and falls for `step_size_down` (default: as many). ``mode``
+    scales the height of each cycle: ``"triangular"`` keeps it, ``"triangular2"`` halves it every cycle,
+    ``"exp_range"`` multiplies it by ``gamma ** batch``. Or give your own ``scale_fn(x)`` (values in [0, 1]),
+    evaluated at the cycle number (``scale_mode="cycle"``) or the batch (``"iterations"``); `mode` is then
+    ignored. Creating the scheduler sets every group's rate to `base_lr`.
+
+    With `cycle_momentum` (the default) the optimizer's ``momentum`` (SGD, RMSprop) or ``betas[0]`` (Adam)
+    moves the opposite way, between `max_momentum` at the bottom of a cycle and `base_momentum` at the top;
+    pass ``cycle_momentum=False`` for an optimizer without either (Adagrad). As in PyTorch, a custom `scale_fn`
+    is not part of the state dict; recreate it::
+
+        scheduler = optim.lr_scheduler.CyclicLR(optimizer, base_lr=0.01, max_lr=0.1, step_size_up=4 * len(loader))
+    """
+
+    _not_state = LRScheduler._not_state | {"_scale_fn_custom"}
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        base_lr: float | Sequence[float],
+        max_lr: float | Sequence[float],
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable[[float], float] | None = None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum: float | Sequence[float] = 0.8,
+        max_momentum: float | Sequence[float] = 0.9,
+        last_epoch: int = -1,
+    ) -> None:
+        name = "CyclicLR"
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{name} takes an Optimizer, got {type(optimizer).__name__}")
+        last_epoch = _whole(name, "last_epoch", last_epoch, -1)
+        base_lrs = [_number(name, "base_lr", lr) for lr in _per_group(name, "base_lr", base_lr, optimizer)]
+        max_lrs = [_number(name, "max_lr", lr) for lr in _per_group(name, "max_lr", max_lr, optimizer)]
+        up = float(_whole(name, "step_size_up", step_size_up, 1))
+        # step_size_down=0 is a saw tooth: up for step_size_up batches, then straight back to base_lr.
+        down = up if step_size_down is None else float(_whole(name, "step_size_down", step_size_down, 0))
+        if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
+            raise ValueError(
+                f"{name}: mode must be 'triangular', 'triangular2' or 'exp_range' (or give a scale_fn), got {mode!r}"
+            )
+        if scale_fn is not None and not callable(scale_fn):
+            raise TypeError(f"{name}: scale_fn must be a function of the cycle or batch, got {type(scale_fn).__name__}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"{name}: scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+        self.gamma = _number(name, "gamma", gamma)
+        self.optimizer = optimizer
+        if last_epoch == -1:
+            for group, lr in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = lr
+        self.max_lrs = max_lrs
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        self.mode = mode
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._set_scale_mode()
+        self.cycle_momentum = bool(cycle_momentum)
+        self.use_beta1 = False
+        if self.cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(
+                    f"{name}: cycle_momentum=True needs an optimizer with momentum or betas (SGD, RMSprop, Adam); "
+                    f"{type(optimizer).__name__} has neither: pass cycle_momentum=False"
+                )
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = [
+                _number(name, "base_momentum", m) for m in _per_group(name, "base_momentum", base_momentum, optimizer)
+            ]
+            self.max_momentums = [
+                _number(name, "max_momentum", m) for m in _per_group(name, "max_momentum", max_momentum, optimizer)
+            ]
+            if last_epoch == -1:
+                for group, top, base in zip(optimizer.param_groups, self.max_momentums, self.base_momentums):
+                    if self.use_beta1:
+                        group["betas"] = (top, *group["betas"][1:])
+                    else:
+                        group["momentum"] = top
+                    group["max_momentum"] = top
+                    group["base_momentum"] = base
+        super().__init__(optimizer, last_epoch)
+        # As in PyTorch, the first step uses the groups' initial_lr; from then on the cycle starts at base_lr.
+        self.base_lrs = base_lrs
+
+    def _set_scale_mode(self) -> None:
+        # The built-in modes fix what their scale is a function of (PyTorch's rule).
+        if self._scale_fn_custom is None:
+            self.scale_mode = "iterations" if self.mode == "exp_range" else "cycle"
+
+    def scale_fn(self, x: float) -> float:
+        """The height of the cycle at `x` (the cycle number or the batch), as a fraction of ``max_lr - base_lr``."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma**x
+
+    def get_lr(self) -> list[float]:
+        """The rate at batch `last_epoch` within its cycle; also sets momentum (or beta1) when cycling it."""
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        # Rising through the first step_ratio of the cycle, falling through the rest.
+        scale_factor = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        where = cycle if self.scale_mode == "cycle" else self.last_epoch
+        # scale_fn is called once per group and value, as PyTorch calls it (a custom one may count its calls).
+        rates = [
+            base_lr + (max_lr - base_lr) * scale_factor * self.scale_fn(where)
+            for base_lr, max_lr in zip(self.base_lrs, self.max_lrs)
+        ]
+        if self.cycle_momentum:
+            for group, base, top in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+                momentum = top - (top - base) * scale_factor * self.scale_fn(where)
+                if self.use_beta1:
+                    group["betas"] = (momentum, *group["betas"][1:])
+                else:
+                    group["momentum"] = momentum
+        return rates
+
+    def _after_load(self) -> None:
+        self._set_scale_mode()
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Schedulers of schedulers: SequentialLR, ChainedScheduler
+# -------------------------------------------------------------------------------------------------------------
+
+
+def _children(container: str, optimizer: Optimizer, schedulers: Any) -> list[LRScheduler]:
+    """The schedulers a container drives, checked: at least one, each a scheduler of `optimizer`, none twice."""
+    if not isinstance(schedulers, (list, tuple)):
+        raise TypeError(f"{container}: schedulers must be a list of schedulers, got {type(schedulers).__name__}")
+    if not schedulers:
+        raise ValueError(f"{container}: schedulers is empty; give at least one scheduler")
+    for index, scheduler in enumerate(schedulers):
+        if not isinstance(scheduler, LRScheduler):
+            raise TypeError(
+                f"{container}: schedulers[{index}] must be one of optim.lr_scheduler's, got {type(scheduler).__name__}"
+            )
+        if isinstance(scheduler, ReduceLROnPlateau):
+            raise ValueError(
+                f"{container}: schedulers[{index}] is a ReduceLROnPlateau, which steps on a metric; it cannot be "
+                "driven by step() without one (step it yourself, after the others)"
+            )
+        if scheduler.optimizer is not optimizer:
+            raise ValueError(
+                f"{container}: schedulers[{index}] ({type(scheduler).__name__}) sets the rates of another "
+                f"{type(scheduler.optimizer).__name__} than the one given; all must share one optimizer"
+            )
+        for earlier in range(index):
+            if schedulers[earlier] is scheduler:
+                raise ValueError(f"{container}: schedulers[{index}] is schedulers[{earlier}] again; give each once")
+    return list(schedulers)
+
+
+class _Container(LRScheduler):
+    """What SequentialLR and ChainedScheduler share: their children's states inside their own."""
+
+    _not_state = LRScheduler._not_state | {"_schedulers"}
+    _schedulers: list[LRScheduler]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Its own position and, under ``_schedulers``, each scheduler's state dict (PyTorch's layout)."""
+        return {**self._own_state(), "_schedulers": [child.state_dict() for child in self._schedulers]}
+
+    def _state_problems(self, state_dict: Any) -> list[str]:
+        if not isinstance(state_dict, Mapping):
+            return super()._state_problems(state_dict)
+        problems = super()._state_problems({k: v for k, v in state_dict.items() if k != "_schedulers"})
+        children = state_dict.get("_schedulers")
+        if children is None:
+            problems.append("missing '_schedulers' (the state of each scheduler)")
+        elif not isinstance(children, (list, tuple)) or len(children) != len(self._schedulers):
+            problems.append(
+                f"'_schedulers' should hold the states of {len(self._schedulers)} schedulers, got {children!r}"
+            )
+        else:
+            for index, (child, state) in enumerate(zip(self._schedulers, children)):
+                problems += [f"schedulers[{index}] ({type(child).__name__}): {p}" for p in child._state_problems(state)]
+        return problems
+
+    def _apply_state(self, state_dict: Mapping[str, Any]) -> None:
+        super()._apply_state({k: v for k, v in state_dict.items() if k != "_schedulers"})
+        for child, state in zip(self._schedulers, state_dict["_schedulers"]):
+            child._apply_state(state)
+
+
+class SequentialLR(_Container):
+    """Run `schedulers` one after another, switching to the next at each epoch in `milestones`.
+
+    The usual warm-up then decay::
+
+        warmup = optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=5)
+        decay = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=45)
+        scheduler = optim.lr_scheduler.SequentialLR(optimizer, [warmup, decay], milestones=[5])
+
+    All must be schedulers of `optimizer` (not ReduceLROnPlateau), with one milestone fewer than schedulers,
+    increasing; only the first may itself be a SequentialLR or ChainedScheduler. As in PyTorch, creating it puts
+    the rates back at their start and restarts the first scheduler; at a milestone the next one starts from its
+    epoch 0 (with its closed form where it has one). The state dict holds each scheduler's state.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        schedulers: Sequence[LRScheduler],
+        milestones: Sequence[int],
+        last_epoch: int = -1,
+    ) -> None:
+        name = "SequentialLR"
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{name} takes an Optimizer, got {type(optimizer).__name__}")
+        children = _children(name, optimizer, schedulers)
+        if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Iterable):
+            raise TypeError(f"{name}: milestones must be a list of epochs, got {milestones!r}")
+        milestones = [_whole(name, "each milestone", m, 1) for m in milestones]
+        if len(milestones) != len(children) - 1:
+            raise ValueError(
+                f"{name}: {len(children)} schedulers need {len(children) - 1} milestones (the epochs where the next "
+                f"one starts), got {len(milestones)}: {milestones}"
+            )
+        if any(later <= earlier for earlier, later in itertools.pairwise(milestones)):
+            raise ValueError(f"{name}: milestones must increase, got {milestones}")
+        for index, child in enumerate(children[1:], 1):
+            if isinstance(child, _Container):
+                # A scheduler starts at its milestone from its epoch 0, which a container does not have (PyTorch
+                # fails there, at the milestone); first in line, it starts as when it was created.
+                raise ValueError(
+                    f"{name}: schedulers[{index}] is a {type(child).__name__}, which cannot start at a milestone; "
+                    "only the first scheduler may be a SequentialLR or ChainedScheduler"
+                )
+        self._schedulers = children
+        self._milestones = milestones
+        self.last_epoch = _whole(name, "last_epoch", last_epoch, -1) + 1
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        self._undo_creation_step(self)
+        first = self._schedulers[bisect.bisect_right(self._milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    def _undo_creation_step(self, scheduler: LRScheduler) -> None:
+        # Each scheduler stepped to epoch 0 when it was created; take that back (in nested containers too).
+        if isinstance(scheduler, _Container):
+            for child in scheduler._schedulers:
+                self._undo_creation_step(child)
+        elif scheduler is not self:
+            scheduler.last_epoch -= 1
+
+    def step(self) -> None:  # type: ignore[override]
+        """Move to the next epoch, with the scheduler whose turn it is (starting it at its milestone)."""
+        self.last_epoch += 1
+        index = bisect.bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[index]
+        if index > 0 and self._milestones[index - 1] == self.last_epoch:
+            scheduler._update_lr(0)
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+    def get_lr(self) -> list[float]:
+        """The current rates (the scheduler whose turn it is sets them in `step`)."""
+        return self._current_lrs()
+
+
+class ChainedScheduler(_Container):
+    """Step several schedulers together at each `step`, each multiplying in its own change.
+
+    For example a warm-up and a decay at once: ``ChainedScheduler([ConstantLR(opt, 0.1, 2), ExponentialLR(opt,
+    0.9)])``. Note the order of the arguments, PyTorch's: the schedulers first, then (optionally) the optimizer,
+    which defaults to the first scheduler's. All must be schedulers of it (not ReduceLROnPlateau). The state dict
+    holds each scheduler's state.
+    """
+
+    def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None) -> None:
+        name = "ChainedScheduler"
+        if optimizer is None:
+            if isinstance(schedulers, (list, tuple)) and schedulers and isinstance(schedulers[0], LRScheduler):
+                optimizer = schedulers[0].optimizer
+        elif not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{name}: optimizer must be an Optimizer (or None), got {type(optimizer).__name__}")
+        self._schedulers = _children(name, optimizer, schedulers)
+        self.optimizer = optimizer
+        self._last_lr = self._current_lrs()
+
+    def step(self) -> None:  # type: ignore[override]
+        """Step every scheduler, in order."""
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = self._current_lrs()
+
+    def get_lr(self) -> list[float]:
+        """The current rates (the schedulers set them in `step`)."""
         return self._current_lrs()
