@@ -420,73 +420,60 @@ _post_hook_count = 0
 _hook_lock = threading.Lock()
 
 
+def _count_tensor_hooks(change: int) -> None:
+    global _tensor_hook_count
+    _tensor_hook_count += change
+
+
+def _count_post_hooks(change: int) -> None:
+    global _post_hook_count
+    _post_hook_count += change
+
+
 class _Hooks(list):
     """A hook list with its tally: how many of its hooks count in the process's total (None once its owner died).
 
-    The owner's finalizer holds only the tally, never the list: a hook that refers to its owner (a closure over
-    the tensor, a monitor's bound method) would otherwise keep the owner alive for ever, and its hooks counting.
+    `count` adds to the total it counts in (tensor hooks or post-accumulate hooks). The owner's finalizer holds
+    only the tally and `count`, never the list: a hook that refers to its owner (a closure over the tensor, a
+    monitor's bound method) would otherwise keep the owner alive for ever, and its hooks counting.
     """
 
-    __slots__ = ("tally",)
+    __slots__ = ("count", "tally")
 
-    def __init__(self) -> None:
+    def __init__(self, count: Callable[[int], None]) -> None:
         super().__init__()
+        self.count = count
         self.tally: list[int | None] = [0]
 
 
-def _hook_list(owner: Any) -> list:
-    """The hook list of a leaf tensor or a node, made on first use.
+def _owned_hooks(owner: Any, attribute: str, count: Callable[[int], None]) -> _Hooks:
+    """The owner's hook list in `attribute`, made on first use; when the owner dies its hooks stop counting."""
+    hooks = getattr(owner, attribute, None)
+    if hooks is None:
+        hooks = _Hooks(count)
+        setattr(owner, attribute, hooks)
+        weakref.finalize(owner, _forget_hooks, hooks.tally, count)
+    return hooks
+
+
+def _forget_hooks(tally: list, count: Callable[[int], None]) -> None:
+    with _hook_lock:
+        count(-(tally[0] or 0))
+        tally[0] = None
+
+
+def _hook_list(owner: Any) -> _Hooks:
+    """The tensor-hook list of a leaf tensor or a node, made on first use.
 
     When the owner dies its hooks stop counting (a weakref finalizer), so a hook left on a temporary tensor, or a
     `retain_grad`, does not keep every later backward off the fast path.
     """
-    hooks = getattr(owner, "_hooks", None)
-    if hooks is None:
-        hooks = owner._hooks = _Hooks()
-        weakref.finalize(owner, _forget_hooks, hooks.tally)
-    return hooks
-
-
-def _forget_hooks(tally: list) -> None:
-    global _tensor_hook_count
-    with _hook_lock:
-        _tensor_hook_count -= tally[0] or 0
-        tally[0] = None
+    return _owned_hooks(owner, "_hooks", _count_tensor_hooks)
 
 
 def _add_post_accumulate_hook(leaf: Any, hook: Any) -> RemovableHandle:
     """Register `hook(leaf)` to run after backward has accumulated into ``leaf.grad``; counted like tensor hooks."""
-    global _post_hook_count
-    hooks = getattr(leaf, "_post_hooks", None)
-    if hooks is None:
-        hooks = leaf._post_hooks = _Hooks()
-        weakref.finalize(leaf, _forget_post_hooks, hooks.tally)
-    entry = [hook]
-    tally = hooks.tally
-    with _hook_lock:
-        hooks.append(entry)
-        tally[0] += 1
-        _post_hook_count += 1
-
-    def remove() -> None:
-        global _post_hook_count
-        with _hook_lock:
-            for position, item in enumerate(hooks):
-                if item is entry:
-                    del hooks[position]
-                    if tally[0] is not None:  # else its owner died, and its hooks stopped counting then
-                        tally[0] -= 1
-                        _post_hook_count -= 1
-                    break
-
-    return RemovableHandle(remove)
-
-
-def _forget_post_hooks(tally: list) -> None:
-    global _post_hook_count
-    with _hook_lock:
-        _post_hook_count -= tally[0] or 0
-        tally[0] = None
+    return _add_tensor_hook(_owned_hooks(leaf, "_post_hooks", _count_post_hooks), [hook])
 
 
 def _run_post_accumulate_hooks(leaves: dict) -> None:
@@ -498,22 +485,20 @@ def _run_post_accumulate_hooks(leaves: dict) -> None:
 
 def _add_tensor_hook(hooks: _Hooks, entry: Any) -> RemovableHandle:
     """Append `entry` to a hook list (of a leaf or a node) and count it; the handle takes it out again."""
-    global _tensor_hook_count
-    tally = hooks.tally
+    tally, count = hooks.tally, hooks.count
     with _hook_lock:
         hooks.append(entry)
         tally[0] += 1
-        _tensor_hook_count += 1
+        count(1)
 
     def remove() -> None:
-        global _tensor_hook_count
         with _hook_lock:
             for position, item in enumerate(hooks):
                 if item is entry:
                     del hooks[position]
                     if tally[0] is not None:  # else its owner died, and its hooks stopped counting then
                         tally[0] -= 1
-                        _tensor_hook_count -= 1
+                        count(-1)
                     break
 
     return RemovableHandle(remove)

@@ -709,19 +709,7 @@ def command_graph(args: argparse.Namespace) -> None:
 
     out = _output_file(args.out, GRAPH_SUFFIXES)
     if args.weights:
-        given = Path(args.weights)
-        weights = given / "model.npz" if given.is_dir() else given
-        if not weights.is_file():
-            raise CommandError(
-                f"--weights {given}: no such file or folder (give the folder train wrote, with model.npz and "
-                "config.json in it, or its model.npz)"
-            )
-        config_path = _config_beside(weights, "graph")
-        config = _read_config(config_path)
-        try:
-            checked = models.check_config(config)
-        except ValueError as error:
-            raise CommandError(f"{config_path}: {error}") from None
+        weights, config_path, config, checked = _trained_model(args.weights, "graph")
         dataset = config.get("dataset")
         if not _one_of(dataset, DATASETS):
             raise CommandError(f"{config_path}: 'dataset' must be one of {', '.join(DATASETS)}, got {dataset!r:.80}")
@@ -758,8 +746,11 @@ def command_graph(args: argparse.Namespace) -> None:
 EXPORT_FORMATS = {"onnx": ".onnx", "safetensors": ".safetensors"}
 
 
-def _trained_model(weights_option: str) -> tuple[Path, Path, dict[str, Any], dict[str, Any]]:
-    """What train wrote: (model.npz, config.json, the config, the checked settings), from its folder or model.npz."""
+def _trained_model(weights_option: str, command: str) -> tuple[Path, Path, dict[str, Any], dict[str, Any]]:
+    """What train wrote: (model.npz, config.json, the config, the checked settings), from its folder or model.npz.
+
+    `command` (graph, export) is named when config.json is missing or is not a file.
+    """
     given = Path(weights_option)
     weights = given / "model.npz" if given.is_dir() else given
     if not weights.is_file():
@@ -767,7 +758,7 @@ def _trained_model(weights_option: str) -> tuple[Path, Path, dict[str, Any], dic
             f"--weights {given}: no such file or folder (give the folder train wrote, with model.npz and "
             "config.json in it, or its model.npz)"
         )
-    config_path = _config_beside(weights, "export")
+    config_path = _config_beside(weights, command)
     config = _read_config(config_path)
     try:
         checked = models.check_config(config)
@@ -784,7 +775,7 @@ def command_export(args: argparse.Namespace) -> None:
             f"--out {args.out}: give --format onnx or safetensors, or end --out in .onnx or .safetensors"
         )
     out = _output_file(args.out, (EXPORT_FORMATS[chosen],))
-    weights, _, config, checked = _trained_model(args.weights)
+    weights, _, config, checked = _trained_model(args.weights, "export")
     try:
         state = load(weights)
     except (ValueError, FileNotFoundError) as error:

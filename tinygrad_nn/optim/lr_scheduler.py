@@ -256,6 +256,17 @@ class LRScheduler:
         """Turn loaded lists back into what the scheduler holds (subclasses that need it)."""
 
 
+def _lr_lambdas(name: str, lr_lambda: Any, optimizer: Any) -> list[Callable[[int], float]]:
+    """LambdaLR's and MultiplicativeLR's `lr_lambda`: one function per parameter group, each checked callable."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{name} takes an Optimizer, got {type(optimizer).__name__}")
+    functions = _per_group(name, "lr_lambda", lr_lambda, optimizer)
+    for function in functions:
+        if not callable(function):
+            raise TypeError(f"{name}: lr_lambda must be a function of the epoch, got {type(function).__name__}")
+    return functions
+
+
 class LambdaLR(LRScheduler):
     """Set each group's rate to its starting rate times ``lr_lambda(epoch)``.
 
@@ -271,12 +282,7 @@ class LambdaLR(LRScheduler):
         lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
         last_epoch: int = -1,
     ) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"LambdaLR takes an Optimizer, got {type(optimizer).__name__}")
-        self.lr_lambdas = _per_group("LambdaLR", "lr_lambda", lr_lambda, optimizer)
-        for function in self.lr_lambdas:
-            if not callable(function):
-                raise TypeError(f"LambdaLR: lr_lambda must be a function of the epoch, got {type(function).__name__}")
+        self.lr_lambdas = _lr_lambdas("LambdaLR", lr_lambda, optimizer)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -748,14 +754,7 @@ class MultiplicativeLR(LRScheduler):
         lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
         last_epoch: int = -1,
     ) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"MultiplicativeLR takes an Optimizer, got {type(optimizer).__name__}")
-        self.lr_lambdas = _per_group("MultiplicativeLR", "lr_lambda", lr_lambda, optimizer)
-        for function in self.lr_lambdas:
-            if not callable(function):
-                raise TypeError(
-                    f"MultiplicativeLR: lr_lambda must be a function of the epoch, got {type(function).__name__}"
-                )
+        self.lr_lambdas = _lr_lambdas("MultiplicativeLR", lr_lambda, optimizer)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
